@@ -1,0 +1,164 @@
+"""Detect a file's instruction-data format and normalise rows to chat messages, and back.
+
+Alpaca rows become one user turn and one assistant turn. The user turn is the instruction, then, when
+``input`` is not empty, a blank line and the input: ``f"{instruction}\\n\\n{input}"`` (the Alpaca
+convention). An optional ``system`` field becomes a leading system turn and LLaMA-Factory's ``history``
+pairs become earlier turns. Original fields are kept, so rows are written back in their own format.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+INSTRUCTION_KEYS = ("instruction", "prompt", "question")
+INPUT_KEYS = ("input", "context")
+OUTPUT_KEYS = ("output", "response", "answer", "completion")
+ROLE_ALIASES = {
+    "system": "system",
+    "user": "user", "human": "user", "prompter": "user",
+    "assistant": "assistant", "gpt": "assistant", "bot": "assistant", "model": "assistant",
+    "chatgpt": "assistant", "bard": "assistant", "bing": "assistant", "ai": "assistant",
+}
+
+
+class RowError(ValueError):
+    """A row that cannot be normalised; ``field`` names the field at fault."""
+
+    def __init__(self, message: str, field: str | None = None, code: str = "read.missing_field"):
+        super().__init__(message)
+        self.field = field
+        self.code = code
+
+
+def detect_format(rows: Iterable[Mapping[str, Any]], sample: int = 200) -> str | None:
+    """Return the majority format of the first ``sample`` rows, or ``None`` if none is recognised."""
+    votes = Counter()
+    for i, row in enumerate(rows):
+        if i >= sample:
+            break
+        fmt = row_format(row)
+        if fmt:
+            votes[fmt] += 1
+    return votes.most_common(1)[0][0] if votes else None
+
+
+def row_format(row: Mapping[str, Any]) -> str | None:
+    """The format a single row looks like, by its keys."""
+    if isinstance(row.get("messages"), list):
+        return "messages"
+    if isinstance(row.get("conversations"), list):
+        return "sharegpt"
+    if "prompt" in row and "completion" in row and "instruction" not in row:
+        return "prompt_completion"
+    if any(k in row for k in INSTRUCTION_KEYS) and any(k in row for k in OUTPUT_KEYS):
+        return "alpaca"
+    return None
+
+
+def apply_column_map(row: dict[str, Any], column_map: Mapping[str, str]) -> dict[str, Any]:
+    """Rename source columns to Sieve's field names (``--column-map src=dst``)."""
+    if not column_map:
+        return row
+    return {column_map.get(k, k): v for k, v in row.items()}
+
+
+def to_messages(row: Mapping[str, Any], fmt: str) -> list[dict[str, str]]:
+    """Normalise one row of format ``fmt`` to a list of ``{"role", "content"}`` dicts.
+
+    Unknown roles are kept as they are (lower-cased) so that validation can flag them with a reason
+    code instead of the row vanishing. Raises :class:`RowError` naming the missing or malformed field.
+    """
+    if fmt == "messages":
+        return _chat(row, "messages", "role", "content")
+    if fmt == "sharegpt":
+        return _chat(row, "conversations", "from", "value")
+    if fmt == "prompt_completion":
+        return [{"role": "user", "content": _text(row, "prompt")},
+                {"role": "assistant", "content": _text(row, "completion")}]
+    return _alpaca(row)
+
+
+def _alpaca(row: Mapping[str, Any]) -> list[dict[str, str]]:
+    instruction = _text(row, _first_key(row, INSTRUCTION_KEYS, "instruction"))
+    output = _text(row, _first_key(row, OUTPUT_KEYS, "output"))
+    key = _first_key(row, INPUT_KEYS, None)
+    extra = _text(row, key, required=False) if key else ""
+    user = f"{instruction}\n\n{extra}" if extra.strip() else instruction
+    messages: list[dict[str, str]] = []
+    if row.get("system"):
+        messages.append({"role": "system", "content": _text(row, "system")})
+    for i, pair in enumerate(row.get("history") or []):
+        if not (isinstance(pair, (list, tuple)) and len(pair) == 2):
+            raise RowError(f"history[{i}] must be a [user, assistant] pair", field=f"history[{i}]",
+                           code="read.bad_type")
+        messages += [{"role": "user", "content": str(pair[0])}, {"role": "assistant", "content": str(pair[1])}]
+    messages += [{"role": "user", "content": user}, {"role": "assistant", "content": output}]
+    return messages
+
+
+def _first_key(row: Mapping[str, Any], keys: tuple[str, ...], default: str | None) -> str | None:
+    return next((k for k in keys if k in row), default)
+
+
+def _text(row: Mapping[str, Any], key: str | None, required: bool = True) -> str:
+    value = row.get(key) if key else None
+    if value is None:
+        if required:
+            raise RowError(f"missing field '{key}'", field=key)
+        return ""
+    if isinstance(value, (dict, list)):
+        raise RowError(f"field '{key}' must be text, got {type(value).__name__}", field=key, code="read.bad_type")
+    return str(value)
+
+
+def _chat(row: Mapping[str, Any], key: str, role_key: str, content_key: str) -> list[dict[str, str]]:
+    turns = row.get(key)
+    if not isinstance(turns, list) or not turns:
+        raise RowError(f"field '{key}' must be a non-empty list of turns", field=key,
+                       code="read.bad_type" if turns is not None else "read.missing_field")
+    messages = []
+    for i, turn in enumerate(turns):
+        if not isinstance(turn, Mapping):
+            raise RowError(f"{key}[{i}] must be an object", field=f"{key}[{i}]", code="read.bad_type")
+        role = turn.get(role_key)
+        if role is None:
+            raise RowError(f"{key}[{i}] has no '{role_key}'", field=f"{key}[{i}].{role_key}")
+        content = turn.get(content_key)
+        if isinstance(content, list):  # OpenAI content parts: keep the text parts
+            content = "".join(p.get("text", "") for p in content if isinstance(p, Mapping))
+        if content is None:
+            raise RowError(f"{key}[{i}] has no '{content_key}'", field=f"{key}[{i}].{content_key}")
+        name = str(role).strip().lower()
+        messages.append({"role": ROLE_ALIASES.get(name, name), "content": str(content)})
+    return messages
+
+
+def to_alpaca(messages: list[Mapping[str, str]], metadata: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Write single-turn messages as an Alpaca row.
+
+    When ``metadata`` holds the row's original Alpaca fields and they still produce the same messages,
+    they are returned as they were (so ``input`` stays split from ``instruction``).
+    """
+    if metadata and row_format(metadata) == "alpaca":
+        try:
+            if _alpaca(metadata) == [dict(m) for m in messages]:
+                keys = [k for k in (*INSTRUCTION_KEYS, *INPUT_KEYS, *OUTPUT_KEYS, "system") if k in metadata]
+                return {k: metadata[k] for k in keys}
+        except RowError:
+            pass
+    system = [m["content"] for m in messages if m["role"] == "system"]
+    users = [m["content"] for m in messages if m["role"] == "user"]
+    answers = [m["content"] for m in messages if m["role"] == "assistant"]
+    row: dict[str, Any] = {"instruction": users[-1] if users else "", "input": "",
+                           "output": answers[-1] if answers else ""}
+    if system:
+        row["system"] = system[0]
+    return row
+
+
+def is_single_turn(messages: list[Mapping[str, str]]) -> bool:
+    """True when the conversation is (system?) user, assistant."""
+    roles = [m["role"] for m in messages if m["role"] != "system"]
+    return roles == ["user", "assistant"]

