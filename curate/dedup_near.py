@@ -1,0 +1,215 @@
+"""Near-duplicate clusters: MinHash signatures, LSH banding, verified pairs, connected components.
+
+Signatures follow datasketch's ``affine32`` scheme exactly (the permutations come from
+``datasketch.MinHash(num_perm, seed)``; each shingle hash is pre-mixed with the MurmurHash3 finalizer,
+then ``a * h + b`` in uint32), so for the same 32-bit shingle hashes they equal datasketch's own
+``MinHash.hashvalues`` (tests check this). The number of bands and rows per band come from
+``datasketch.MinHashLSH`` for the configured LSH threshold. Hashing, banding and verification run
+vectorised over whole chunks (numpy, polars) instead of per row.
+
+Candidates from LSH are approximate: a pair only counts when its estimated Jaccard similarity (share
+of equal signature values) reaches ``threshold``. Clusters are the connected components of verified
+pairs (scipy), so A~B and B~C put A, B and C in one cluster.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from schemas.config import DedupConfig
+
+_U64 = np.uint64
+_P = _U64(0x100000001B3)  # FNV prime: the polynomial base of the rolling n-gram hash
+
+
+def _fmix64(h: np.ndarray) -> np.ndarray:
+    h = h ^ (h >> _U64(33))
+    h = h * _U64(0xFF51AFD7ED558CCD)
+    h = h ^ (h >> _U64(33))
+    h = h * _U64(0xC4CEB9FE1A85EC53)
+    return h ^ (h >> _U64(33))
+
+
+def _fmix32(h: np.ndarray) -> np.ndarray:
+    # datasketch's pre-mix for the affine32 scheme (MurmurHash3's 32-bit finalizer).
+    h = h ^ (h >> np.uint32(16))
+    h = h * np.uint32(0x85EBCA6B)
+    h = h ^ (h >> np.uint32(13))
+    h = h * np.uint32(0xC2B2AE35)
+    return h ^ (h >> np.uint32(16))
+
+
+def token_arrays(texts: list[str], shingle: str) -> tuple[np.ndarray, np.ndarray]:
+    """Tokens of all texts in one array, and each text's start offset (plus the end).
+
+    ``char``: Unicode code points. ``word``: 64-bit hashes of whitespace-separated words.
+    """
+    if shingle == "char":
+        lengths = np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts))
+        tokens = np.frombuffer("".join(texts).encode("utf-32-le"), dtype=np.uint32).astype(_U64)
+    else:
+        words = pl.Series(texts, dtype=pl.String).str.split(" ")
+        lengths = words.list.len().fill_null(0).to_numpy().astype(np.int64)
+        tokens = words.explode().hash(seed=7).to_numpy().astype(_U64)
+    offsets = np.zeros(len(texts) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    return tokens, offsets
+
+
+def shingle_hashes(tokens: np.ndarray, offsets: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """32-bit hashes of every n-gram that lies inside one text, with the index of its text.
+
+    Texts shorter than ``n`` tokens have no shingles (exact dedup covers them).
+    """
+    lengths = np.diff(offsets)
+    m = len(tokens) - n + 1
+    if m <= 0:
+        return np.empty(0, dtype=np.uint32), np.empty(0, dtype=np.int64)
+    h = np.zeros(m, dtype=_U64)
+    with np.errstate(over="ignore"):
+        for j in range(n):  # polynomial hash of tokens[i : i + n] for every start i at once
+            h *= _P
+            h += tokens[j:j + m]
+    row = np.repeat(np.arange(len(lengths)), lengths)[:m]
+    valid = (np.arange(m) - offsets[:-1][row]) <= (lengths[row] - n)
+    return (_fmix64(h[valid]) & _U64(0xFFFFFFFF)).astype(np.uint32), row[valid]
+
+
+def signatures(texts: list[str], cfg: DedupConfig, perms: np.ndarray) -> np.ndarray:
+    """MinHash signatures (``len(texts)`` x ``num_perm``, uint32) of the texts' shingle sets.
+
+    Empty texts get the all-max signature (they are excluded from LSH by the caller).
+    """
+    tokens, offsets = token_arrays(texts, cfg.shingle)
+    hv, row = shingle_hashes(tokens, offsets, cfg.ngram)
+    sig = np.full((len(texts), cfg.num_perm), np.iinfo(np.uint32).max, dtype=np.uint32)
+    if hv.size == 0:
+        return sig
+    hv = _fmix32(hv)
+    starts = np.flatnonzero(np.r_[True, row[1:] != row[:-1]])
+    rows = row[starts]
+    a, b = perms
+    buf = np.empty_like(hv)
+    with np.errstate(over="ignore"):
+        for p in range(cfg.num_perm):
+            np.multiply(hv, a[p], out=buf)
+            buf += b[p]
+            sig[rows, p] = np.minimum.reduceat(buf, starts)
+    return sig
+
+
+def datasketch_permutations(num_perm: int, seed: int) -> np.ndarray:
+    """The ``(a, b)`` uint32 permutation arrays datasketch's MinHash uses for this seed."""
+    from datasketch import MinHash
+
+    m = MinHash(num_perm=num_perm, seed=seed, scheme="affine32")
+    return np.asarray(m.permutations, dtype=np.uint32)
+
+
+def lsh_params(threshold: float, num_perm: int) -> tuple[int, int]:
+    """Bands and rows per band, as datasketch's MinHashLSH chooses them for ``threshold``."""
+    from datasketch import MinHashLSH
+
+    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+    return lsh.b, lsh.r
+
+
+@dataclass
+class NearResult:
+    cluster: np.ndarray  # per input text: cluster id, or -1 for no near duplicate
+    similarity: np.ndarray  # per input text: best verified similarity to another member (0 if none)
+    candidates: int
+    verified: int
+
+
+def candidate_pairs(sig: np.ndarray, eligible: np.ndarray, bands: int, rows_per_band: int) -> np.ndarray:
+    """Pairs (i, j), i < j, that share at least one LSH band bucket.
+
+    Within a bucket each member is paired with the bucket's first member and with its predecessor,
+    which links every true cluster while keeping the pair count linear in the bucket size.
+    """
+    idx = np.flatnonzero(eligible)
+    pairs = []
+    for band in range(bands):
+        block = np.ascontiguousarray(sig[idx, band * rows_per_band:(band + 1) * rows_per_band])
+        key = _band_key(block)
+        order = np.argsort(key, kind="stable")
+        k_sorted = key[order]
+        first_of_run = np.r_[True, k_sorted[1:] != k_sorted[:-1]]
+        run_id = np.cumsum(first_of_run) - 1
+        run_start = np.flatnonzero(first_of_run)
+        members = ~first_of_run
+        if not members.any():
+            continue
+        cur = idx[order[members]]
+        head = idx[order[run_start[run_id[members]]]]
+        prev = idx[order[np.flatnonzero(members) - 1]]
+        pairs.append(np.stack([head, cur], axis=1))
+        pairs.append(np.stack([prev, cur], axis=1))
+    if not pairs:
+        return np.empty((0, 2), dtype=np.int64)
+    allp = np.concatenate(pairs)
+    allp = np.sort(allp, axis=1)
+    allp = allp[allp[:, 0] != allp[:, 1]]
+    return np.unique(allp, axis=0)
+
+
+def _band_key(block: np.ndarray) -> np.ndarray:
+    """One 64-bit key per row of a band (a hash of its ``r`` signature values)."""
+    h = np.zeros(block.shape[0], dtype=_U64)
+    with np.errstate(over="ignore"):
+        for j in range(block.shape[1]):
+            h = _fmix64(h * _P + block[:, j].astype(_U64))
+    return h
+
+
+def verify(sig: np.ndarray, pairs: np.ndarray, threshold: float, chunk: int = 200_000) -> tuple[np.ndarray, np.ndarray]:
+    """Estimated Jaccard of each pair; returns (pairs that reach ``threshold``, their similarity)."""
+    sims = np.empty(len(pairs), dtype=np.float32)
+    for s in range(0, len(pairs), chunk):
+        p = pairs[s:s + chunk]
+        sims[s:s + chunk] = (sig[p[:, 0]] == sig[p[:, 1]]).mean(axis=1)
+    keep = sims >= threshold
+    return pairs[keep], sims[keep]
+
+
+def near_duplicates(texts: list[str], cfg: DedupConfig,
+                    on_progress: Callable[[int], None] | None = None, threads: int = 2) -> NearResult:
+    """Cluster ``texts`` by near-duplicate similarity (see the module docstring)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    n = len(texts)
+    texts = [t[: cfg.max_chars] for t in texts]
+    perms = datasketch_permutations(cfg.num_perm, cfg.seed)
+    sig = np.empty((n, cfg.num_perm), dtype=np.uint32)
+    chunks = [(s, min(s + cfg.chunk_rows, n)) for s in range(0, n, cfg.chunk_rows)]
+
+    def work(bounds: tuple[int, int]) -> None:
+        s, e = bounds
+        sig[s:e] = signatures(texts[s:e], cfg, perms)
+        if on_progress:
+            on_progress(e - s)
+
+    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:  # numpy releases the GIL
+        list(pool.map(work, chunks))
+    eligible = np.fromiter((len(t.strip()) > 0 for t in texts), dtype=bool, count=n)
+    bands, rows_per_band = lsh_params(cfg.lsh_threshold, cfg.num_perm)
+    pairs = candidate_pairs(sig, eligible, bands, rows_per_band)
+    good, sims = verify(sig, pairs, cfg.threshold)
+    cluster = np.full(n, -1, dtype=np.int64)
+    best = np.zeros(n, dtype=np.float32)
+    if len(good):
+        graph = coo_matrix((np.ones(len(good)), (good[:, 0], good[:, 1])), shape=(n, n))
+        _, labels = connected_components(graph, directed=False)
+        in_pair = np.zeros(n, dtype=bool)
+        in_pair[good.ravel()] = True
+        cluster[in_pair] = labels[in_pair]
+        np.maximum.at(best, good[:, 0], sims)
+        np.maximum.at(best, good[:, 1], sims)
+    return NearResult(cluster=cluster, similarity=best, candidates=len(pairs), verified=len(good))

@@ -1,0 +1,154 @@
+"""``sieve curate`` as a list of named, timed stages over one polars frame.
+
+ingest -> validate -> exact dedup -> near dedup -> signals -> rules. Every stage adds columns; no row
+is ever dropped here (rows leave only when outputs are written, each with its reasons).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from curate.contamination import contamination, load_eval_prompts
+from curate.dedup_exact import exact_clusters
+from curate.dedup_near import near_duplicates
+from curate.ingest import FileSummary, IngestResult, ingest
+from curate.rules import apply_rules, pick_representatives, verdicts
+from curate.signals import content_signals, length_signals, pii_signals, repetition_signals
+from curate.signals.language import detect_languages
+from curate.signals.readability import flesch_reading_ease
+from curate.text import with_views
+from schemas.config import CurateConfig
+from schemas.records import QuarantineRecord
+
+# A progress hook: (stage name, rows done so far in this stage, total rows of this stage).
+ProgressHook = Callable[[str, int, int], None]
+
+
+@dataclass
+class StageTiming:
+    name: str
+    rows: int
+    seconds: float
+
+    @property
+    def rows_per_s(self) -> float:
+        return self.rows / self.seconds if self.seconds > 0 else float("inf")
+
+
+@dataclass
+class CurateResult:
+    frame: pl.DataFrame
+    quarantine: list[QuarantineRecord]
+    files: list[FileSummary]
+    config: CurateConfig
+    stages: list[StageTiming] = field(default_factory=list)
+    eval_files: list[str] = field(default_factory=list)
+
+
+class Stages:
+    """Times named stages and reports progress."""
+
+    def __init__(self, hook: ProgressHook | None):
+        self.hook = hook or (lambda name, done, total: None)
+        self.timings: list[StageTiming] = []
+
+    @contextmanager
+    def stage(self, name: str, rows: int) -> Iterator[Callable[[int], None]]:
+        done = 0
+        self.hook(name, 0, rows)
+
+        def advance(n: int) -> None:
+            nonlocal done
+            done += n
+            self.hook(name, min(done, rows), rows)
+
+        start = time.perf_counter()
+        yield advance
+        self.timings.append(StageTiming(name, rows, time.perf_counter() - start))
+        self.hook(name, rows, rows)
+
+
+def curate_frame(frame: pl.DataFrame, cfg: CurateConfig, evals: pl.DataFrame | None = None,
+                 stages: Stages | None = None) -> pl.DataFrame:
+    """Run every stage after ingestion on a normalised frame; returns the annotated frame."""
+    st = stages or Stages(None)
+    n = frame.height
+    with st.stage("validate", n):
+        frame = with_views(frame)
+    with st.stage("exact dedup", n):
+        frame = exact_clusters(frame, same_prompt=cfg.dedup.same_prompt)
+    with st.stage("near dedup", n) as advance:
+        frame = _near(frame, cfg, advance)
+    with st.stage("signals", n) as advance:
+        frame = _signals(frame, cfg, evals, advance)
+    with st.stage("rules", n):
+        frame = apply_rules(frame, cfg)
+        frame = pick_representatives(frame, cfg)
+        frame = verdicts(frame, cfg)
+    return frame
+
+
+def _near(frame: pl.DataFrame, cfg: CurateConfig, advance: Callable[[int], None]) -> pl.DataFrame:
+    if not cfg.dedup.near or frame.height == 0:
+        advance(frame.height)
+        return frame.with_columns(near_cluster=pl.lit(None, pl.Int64), near_similarity=pl.lit(None, pl.Float32))
+    # One text per exact cluster: copies share the near cluster of their first member.
+    key = pl.col("norm_prompt") + "\x1f" + pl.col("norm_response")
+    firsts = frame.select("row_idx", "norm_prompt", "norm_response", k=key.hash()).unique("k", keep="first",
+                                                                                         maintain_order=True)
+    advance(frame.height - firsts.height)
+    texts = (firsts["norm_prompt"] + " " + firsts["norm_response"]).to_list()
+    res = near_duplicates(texts, cfg.dedup, on_progress=advance)
+    cluster, sim = pl.Series(res.cluster), pl.Series(res.similarity)
+    near = firsts.select("k", near_cluster=pl.when(cluster >= 0).then(cluster),
+                         near_similarity=pl.when(cluster >= 0).then(sim))
+    return frame.with_columns(k=key.hash()).join(near, on="k", how="left", maintain_order="left").drop("k")
+
+
+def _signals(frame: pl.DataFrame, cfg: CurateConfig, evals: pl.DataFrame | None,
+             advance: Callable[[int], None]) -> pl.DataFrame:
+    sc = cfg.signals
+    frame = frame.with_columns(*length_signals(), *content_signals(cfg.rules.truncation_min_words),
+                               *repetition_signals(), *pii_signals())
+    langs = []
+    chunk = 50_000
+    for start in range(0, frame.height, chunk):
+        part = frame.slice(start, chunk)
+        p = detect_languages(part["prompt"], sc.language_backend, sc.language_min_chars)
+        r = detect_languages(part["response"], sc.language_backend, sc.language_min_chars)
+        langs.append(pl.DataFrame({"lang_prompt": p["lang"], "lang_prompt_score": p["score"],
+                                   "lang_response": r["lang"], "lang_response_score": r["score"]}))
+        advance(part.height)
+    frame = pl.concat([frame, pl.concat(langs) if langs else _empty_langs()], how="horizontal")
+    readability = flesch_reading_ease(frame["response"]) if sc.readability else pl.lit(None, pl.Float64)
+    frame = frame.with_columns(readability=readability)
+    if evals is not None and evals.height:
+        frame = pl.concat([frame, contamination(frame, evals, sc.contamination_ngram)], how="horizontal")
+    else:
+        frame = frame.with_columns(contamination_eval_id=pl.lit(None, pl.String),
+                                   contamination_overlap=pl.lit(None, pl.Float64))
+    return frame
+
+
+def _empty_langs() -> pl.DataFrame:
+    return pl.DataFrame(schema={"lang_prompt": pl.String, "lang_prompt_score": pl.Float64,
+                                "lang_response": pl.String, "lang_response_score": pl.Float64})
+
+
+def run_curate(inputs: list[str | Path], cfg: CurateConfig, eval_paths: list[str | Path] | None = None,
+               hook: ProgressHook | None = None) -> CurateResult:
+    """Ingest ``inputs`` and run every stage. Raises ``InputNotFoundError`` for missing inputs."""
+    st = Stages(hook)
+    evals = load_eval_prompts(list(eval_paths)) if eval_paths else None
+    with st.stage("ingest", 0):
+        result: IngestResult = ingest(list(inputs), cfg.ingest.column_map)
+    st.timings[-1].rows = result.frame.height
+    frame = curate_frame(result.frame, cfg, evals, st)
+    return CurateResult(frame=frame, quarantine=result.quarantine, files=result.files, config=cfg,
+                        stages=st.timings, eval_files=[str(p) for p in eval_paths or []])

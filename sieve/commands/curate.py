@@ -1,0 +1,97 @@
+"""``sieve curate``: load the config, run the pipeline with progress bars, write and summarise."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pydantic
+from rich.table import Table
+
+from curate.errors import SieveError
+from sieve.console import EXIT_NOTHING_READ, EXIT_USAGE, console, fail, out, progress
+from sieve.commands.ingest import report_quarantine
+
+
+def load_config(path: Path | None, **overrides):
+    from schemas.config import load_curate_config
+
+    try:
+        return load_curate_config(path, **overrides)
+    except FileNotFoundError:
+        fail(f"{path}: config file not found", EXIT_USAGE)
+    except pydantic.ValidationError as exc:
+        errs = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        fail(f"{path}: invalid config: {errs}", EXIT_USAGE)
+    except ValueError as exc:  # tomllib.TOMLDecodeError is a ValueError
+        fail(f"{path}: {exc}", EXIT_USAGE)
+
+
+def run_explain(config: Path | None) -> int:
+    from curate.explain import rule_table
+
+    cfg = load_config(config)
+    table = Table(title="sieve curate rules", title_justify="left")
+    for col in ("code", "action", "setting", "value", "why"):
+        table.add_column(col, no_wrap=col != "why")
+    for row in rule_table(cfg):
+        table.add_row(*row.values())
+    out.print(table, width=max(out.width, 150))
+    out.print("Override in TOML, e.g. [rules] min_response_chars = 10 ; [actions] \"pii.email\" = \"drop\"; "
+              "a threshold set to \"none\" switches its rule off.")
+    return 0
+
+
+def run_curate_command(inputs: list[str], output: Path, config: Path | None, eval_files: list[str],
+                       output_format: str | None, column_map: dict[str, str]) -> int:
+    from curate.outputs import write_outputs
+    from curate.pipeline import run_curate
+
+    overrides = {}
+    if output_format:
+        overrides["output_format"] = output_format
+    if column_map:
+        overrides["ingest.column_map"] = column_map
+    cfg = load_config(config, **overrides)
+    start = time.perf_counter()
+    with progress() as bar:
+        tasks: dict[str, int] = {}
+        stage_start: dict[str, float] = {}
+
+        def hook(name: str, done: int, total: int) -> None:
+            if name not in tasks:
+                tasks[name] = bar.add_task(f"{name:<12}", total=max(total, 1), rate="")
+                stage_start[name] = time.perf_counter()
+            elapsed = time.perf_counter() - stage_start[name]
+            rate = f"{done / elapsed:,.0f} rows/s" if elapsed > 0 and done else ""
+            bar.update(tasks[name], completed=done, total=max(total, 1), rate=rate)
+
+        try:
+            result = run_curate(inputs, cfg, eval_files, hook=hook)
+        except SieveError as exc:
+            fail(str(exc))
+    if result.frame.height == 0:
+        report_quarantine(result, output / "quarantine.jsonl")
+        output.mkdir(parents=True, exist_ok=True)
+        from curate.atomic import atomic_write_text
+
+        atomic_write_text(output / "quarantine.jsonl",
+                          "".join(r.model_dump_json() + "\n" for r in result.quarantine))
+        console.print("[bold red]nothing could be read[/]")
+        return EXIT_NOTHING_READ
+    man = write_outputs(result, output)
+    total = time.perf_counter() - start
+    print_summary(man, total, output)
+    report_quarantine(result, output / "quarantine.jsonl")
+    return 3 if result.quarantine else 0
+
+
+def print_summary(man: dict, seconds: float, output: Path) -> None:
+    c = man["counts"]
+    out.print(f"sieve curate: {c['rows']:,} rows in {seconds:.1f} s ({c['rows'] / seconds:,.0f} rows/s end to end)")
+    out.print(f"  keep {c['keep']:,} | review {c['review']:,} | drop {c['drop']:,} | quarantined {c['quarantined']:,}")
+    for s in man["stages"]:
+        out.print(f"  stage {s['name']:<12} {s['seconds']:7.2f} s  {s['rows_per_s'] or 0:>10,.0f} rows/s")
+    out.print("  top reasons: " + ", ".join(f"{k} {v:,}" for k, v in list(man["reasons"].items())[:8]))
+    out.print(f"  outputs: {output}/ (curated.jsonl, review.jsonl, rejected.jsonl, annotated.parquet, "
+              f"report.html, manifest.json)")
