@@ -113,8 +113,9 @@ def _read_jsonl(data: bytes, out: RawRows) -> None:
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
+            shown = raw.decode("utf-8", "replace")
             out.bad(lineno, "read.encoding", f"bytes that are not UTF-8 at byte {exc.start + 1}",
-                    raw.decode("utf-8", "replace"), column=exc.start + 1)
+                    shown, column=exc.start + 1, field_name=_field_with(shown, "\ufffd"))
             continue
         try:
             obj = json.loads(text)
@@ -122,6 +123,17 @@ def _read_jsonl(data: bytes, out: RawRows) -> None:
             out.bad(lineno, "read.json_syntax", exc.msg, text, column=exc.colno)
             continue
         _accept(out, lineno, obj, text)
+
+
+def _field_with(text: str, needle: str) -> str | None:
+    """The top-level field of a JSON object text whose value contains ``needle``, if it parses."""
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError:
+        return None
+    if isinstance(obj, dict):
+        return next((k for k, v in obj.items() if needle in str(v)), None)
+    return None
 
 
 def _accept(out: RawRows, lineno: int, obj: Any, raw: str) -> None:
@@ -200,6 +212,7 @@ def _skip_ws(text: str, pos: int) -> int:
 def _read_csv(data: bytes, out: RawRows) -> None:
     text = data.decode("utf-8", "surrogateescape")
     reader = csv.DictReader(io.StringIO(text, newline=""))
+    _ = reader.fieldnames  # consume the header so line numbers below are the rows' own
     while True:
         start = reader.line_num + 1
         try:

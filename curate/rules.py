@@ -163,9 +163,12 @@ def pick_representatives(frame: pl.DataFrame, cfg: CurateConfig) -> pl.DataFrame
         codes.append(code)
     dedup_reasons = pl.concat_list([pl.when(pl.col(f"_{c}")).then(pl.lit(c)).otherwise(pl.lit(None, pl.String))
                                     for c in codes]).list.drop_nulls() if codes else pl.lit([], pl.List(pl.String))
-    cluster = (pl.when(pl.col("near_cluster").is_not_null()).then(pl.format("near-{}", pl.col("near_cluster")))
-               .when(pl.col("exact_cluster").is_not_null()).then(pl.format("exact-{}", pl.col("exact_cluster")))
-               .when(pl.col("prompt_cluster").is_not_null()).then(pl.format("prompt-{}", pl.col("prompt_cluster"))))
+    labels = {"dedup.exact": pl.format("exact-{}", pl.col("exact_cluster")),
+              "dedup.near": pl.format("near-{}", pl.col("near_cluster")),
+              "dedup.same_prompt": pl.format("prompt-{}", pl.col("prompt_cluster"))}
+    # A row that lost names the cluster it lost in; a representative names the widest cluster it heads.
+    cluster = pl.coalesce(*[pl.when(pl.col(f"_{c}")).then(labels[c]) for c in codes],
+                          labels["dedup.near"], labels["dedup.exact"], labels["dedup.same_prompt"])
     ranked = ranked.with_columns(reasons=pl.concat_list("reasons", dedup_reasons), dup_cluster=cluster)
     return ranked.drop([c for c in ranked.columns if c.startswith("_")]).sort("row_idx")
 

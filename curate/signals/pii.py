@@ -14,7 +14,8 @@ PII_COLUMNS = {
 _EMAIL = r"[\w.+-]+@[\w-]+\.[\w.-]*[a-zA-Z]{2,}"
 _PHONE = r"(?:\+\d{1,3}[\s.-]?)?(?:\(\d{3}\)\s?|\b\d{3}[\s.-])\d{3}[\s.-]\d{4}\b"
 _IP = r"\b(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)\b"
-_CARD = r"\b(?:\d{4}[ -]){3}\d{1,7}\b|\b[3-6]\d{12,18}\b"  # grouped, or a 13-19 digit run led by 3-6
+# Grouped in fours, or a 13-19 digit run led by 3-6 that is not the fraction of a decimal number.
+_CARD = r"\b(?:\d{4}[ -]){3}\d{1,7}\b|(?:^|[^\d.])[3-6]\d{12,18}\b"
 
 
 def pii_signals() -> list[pl.Expr]:

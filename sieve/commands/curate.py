@@ -36,7 +36,9 @@ def run_explain(config: Path | None) -> int:
         table.add_column(col, no_wrap=col != "why")
     for row in rule_table(cfg):
         table.add_row(*row.values())
-    out.print(table, width=max(out.width, 150))
+    from rich.console import Console
+
+    Console(width=max(out.width, 160), highlight=False).print(table)
     out.print("Override in TOML, e.g. [rules] min_response_chars = 10 ; [actions] \"pii.email\" = \"drop\"; "
               "a threshold set to \"none\" switches its rule off.")
     return 0

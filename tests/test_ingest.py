@@ -1,0 +1,99 @@
+"""Ingestion of every real data set: formats, exact row counts, round trips and row-level errors."""
+
+import json
+
+import pytest
+
+from curate.formats import to_alpaca, to_messages
+from curate.ingest import ingest
+from schemas import Example
+from tests.conftest import DATA, EVAL_OUT, LIMA, SELF_INSTRUCT, SHAREGPT, ZH, write_jsonl
+
+
+def test_alpaca_52k(alpaca_frame):
+    assert alpaca_frame.height == 52002
+    assert alpaca_frame["format"].unique().to_list() == ["alpaca"]
+    assert alpaca_frame["id"].n_unique() == 52002
+
+
+@pytest.mark.parametrize("path, rows, fmt", [
+    (LIMA, 1029, "messages"), (SHAREGPT, 500, "sharegpt"), (SELF_INSTRUCT, 252, "alpaca"),
+])
+def test_chat_and_small_sets(path, rows, fmt):
+    res = ingest([path])
+    assert res.frame.height == rows and res.quarantine == [] and res.exit_code == 0
+    assert res.files[0].format == fmt
+
+
+def test_alpaca_eval_outputs_805_each():
+    res = ingest([EVAL_OUT])
+    assert [f.rows for f in res.files] == [805] * 6
+
+
+def test_chinese_translations_with_the_broken_file():
+    res = ingest([ZH])
+    by_name = {f.path.rsplit("/", 1)[-1]: f.rows for f in res.files}
+    broken = "alpaca_data-9407-12345-中文-未完成.json"
+    assert sum(v for k, v in by_name.items() if k != broken) == 17476
+    assert by_name[broken] == 2801
+    assert res.exit_code == 3 and len(res.quarantine) == 1
+
+
+def test_the_row_without_input_is_read():
+    res = ingest([ZH / "alpaca_data-6382-9407-（jlh）中文-已完成.json"])
+    metas = [json.loads(m) for m in res.frame["metadata"]]
+    assert res.frame.height == 3022 and sum("input" not in m for m in metas) == 1
+
+
+def test_rows_validate_as_examples_and_round_trip(alpaca_frame):
+    for row in alpaca_frame.head(300).iter_rows(named=True):
+        meta = json.loads(row["metadata"])
+        Example(**{k: v for k, v in row.items() if k != "row_idx"} | {"metadata": meta})
+        assert to_alpaca(row["messages"], meta) == meta  # Alpaca back exactly as it was
+        assert to_messages(to_alpaca(row["messages"]), "alpaca") == row["messages"]
+    lima = ingest([LIMA]).frame
+    for row in lima.iter_rows(named=True):
+        assert to_messages(json.loads(row["metadata"]), "messages") == row["messages"]
+
+
+def test_alpaca_input_joined_with_a_blank_line(alpaca_frame):
+    row = alpaca_frame.filter(alpaca_frame["source_line"] == 6).row(0, named=True)
+    assert row["messages"][0]["content"] == "Identify the odd one out.\n\nTwitter, Instagram, Telegram"
+
+
+def test_row_level_problems_are_quarantined_with_their_field(tmp_path):
+    p = write_jsonl(tmp_path / "mixed.jsonl", [
+        {"instruction": "ok", "output": "yes"},
+        {"instruction": "no output here"},
+        {"messages": [{"role": "user", "content": "hi"}, {"content": "no role"}]},
+        {"instruction": "list output", "output": ["a"]},
+    ])
+    res = ingest([p])
+    assert res.frame.height == 1
+    got = [(q.line, q.code, q.field) for q in res.quarantine]
+    assert got == [(2, "read.missing_field", "output"), (3, "read.missing_field", "messages[1].role"),
+                   (4, "read.bad_type", "output")]
+
+
+def test_unknown_role_is_kept_and_flagged_later(tmp_path):
+    p = write_jsonl(tmp_path / "roles.jsonl", [
+        {"messages": [{"role": "user", "content": "hi"}, {"role": "robot", "content": "beep"}]}])
+    res = ingest([p])
+    assert res.frame["messages"][0].to_list()[1]["role"] == "robot"
+
+
+def test_aliases_column_map_and_prompt_completion(tmp_path):
+    a = write_jsonl(tmp_path / "qa.jsonl", [{"question": "Q?", "context": "C", "answer": "A"}])
+    assert ingest([a]).frame["messages"][0].to_list()[0]["content"] == "Q?\n\nC"
+    b = write_jsonl(tmp_path / "pc.jsonl", [{"prompt": "P", "completion": "C"}])
+    assert ingest([b]).files[0].format == "prompt_completion"
+    c = write_jsonl(tmp_path / "odd.jsonl", [{"ask": "A?", "reply": "B"}])
+    res = ingest([c])
+    assert res.frame.height == 0 and res.exit_code == 4 and res.quarantine[0].code == "read.unknown_format"
+    res = ingest([c], column_map={"ask": "instruction", "reply": "output"})
+    assert res.frame.height == 1 and res.frame["format"][0] == "column_map"
+
+
+def test_prompt_only_file_is_quarantined_not_dropped():
+    res = ingest([DATA / "alpaca_eval" / "alpaca_eval_805_prompts_with_refs.jsonl"])
+    assert res.frame.height == 0 and len(res.quarantine) == 805

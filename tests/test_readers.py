@@ -1,0 +1,90 @@
+"""Bad input never stops a run or loses a row silently: one test per case."""
+
+import gzip
+import json
+
+import polars as pl
+
+from curate.readers import expand_inputs, read_file
+from tests.conftest import ALPACA, ZH
+
+GOOD = {"instruction": "Name a colour.", "input": "", "output": "Blue."}
+
+
+def test_malformed_jsonl_line_is_quarantined_with_line_and_column(tmp_path):
+    p = tmp_path / "a.jsonl"
+    p.write_text(json.dumps(GOOD) + "\n" + '{"instruction": "x", "output": }\n' + json.dumps(GOOD) + "\n")
+    raw = read_file(p)
+    assert [line for line, _ in raw.rows] == [1, 3]
+    (bad,) = raw.quarantine
+    assert (bad.line, bad.column, bad.code) == (2, 32, "read.json_syntax")
+    assert bad.raw.startswith('{"instruction": "x"')
+
+
+def test_non_utf8_bytes_are_quarantined_and_the_rest_read(tmp_path):
+    p = tmp_path / "latin1.jsonl"
+    p.write_bytes(json.dumps(GOOD).encode() + b"\n" + '{"instruction": "caf\xe9", "output": "x"}'.encode("latin-1")
+                  + b"\n" + json.dumps(GOOD).encode() + b"\n")
+    raw = read_file(p)
+    assert len(raw.rows) == 2
+    (bad,) = raw.quarantine
+    assert (bad.line, bad.column, bad.field, bad.code) == (2, 21, "instruction", "read.encoding")
+
+
+def test_non_utf8_bytes_inside_a_json_array(tmp_path):
+    p = tmp_path / "arr.json"
+    p.write_bytes(b'[\n {"instruction": "ok", "output": "fine"},\n {"instruction": "caf\xe9", "output": "x"}\n]')
+    raw = read_file(p)
+    assert len(raw.rows) == 1
+    assert [(q.line, q.code) for q in raw.quarantine] == [(3, "read.encoding")]
+
+
+def test_real_broken_json_array_is_read_element_by_element():
+    broken = ZH / "alpaca_data-9407-12345-中文-未完成.json"
+    raw = read_file(broken)
+    assert len(raw.rows) == 2801  # every element of the file (it only has a stray trailing comma)
+    (q,) = raw.quarantine
+    assert q.code == "read.json_syntax" and "trailing comma" in q.error
+    assert (q.line, q.column) == (14006, 6)
+
+
+def test_a_broken_element_costs_only_itself(tmp_path):
+    p = tmp_path / "arr.json"
+    p.write_text('[\n{"instruction": "a", "output": "1"},\n{"instruction": "b", "output": 2 3},\n'
+                 '{"instruction": "c", "output": "3"}\n]')
+    raw = read_file(p)
+    assert [obj["instruction"] for _, obj in raw.rows] == ["a", "c"]
+    assert [(q.line, q.code) for q in raw.quarantine] == [(3, "read.json_syntax")]
+
+
+def test_truncated_array_keeps_what_was_read(tmp_path):
+    p = tmp_path / "cut.json"
+    p.write_text('[{"instruction": "a", "output": "1"}, {"instruction": "b", "outp')
+    raw = read_file(p)
+    assert len(raw.rows) == 1 and raw.quarantine and raw.quarantine[0].code == "read.json_syntax"
+
+
+def test_empty_file(tmp_path):
+    p = tmp_path / "empty.jsonl"
+    p.write_text("\n\n")
+    raw = read_file(p)
+    assert raw.rows == [] and [q.code for q in raw.quarantine] == ["read.empty_file"]
+
+
+def test_gzip_csv_and_parquet(tmp_path):
+    gz = tmp_path / "a.jsonl.gz"
+    gz.write_bytes(gzip.compress((json.dumps(GOOD) + "\n").encode()))
+    assert read_file(gz).rows[0][1] == GOOD
+    csv = tmp_path / "a.csv"
+    csv.write_text('instruction,input,output\n"Say hi, please",,Hi\nbroken,row,with,extra\n')
+    raw = read_file(csv)
+    assert raw.rows == [(2, {"instruction": "Say hi, please", "input": "", "output": "Hi"})]
+    assert [(q.line, q.code) for q in raw.quarantine] == [(3, "read.csv_syntax")]
+    pq = tmp_path / "a.parquet"
+    pl.DataFrame([GOOD, GOOD]).write_parquet(pq)
+    assert len(read_file(pq).rows) == 2
+
+
+def test_expand_inputs_folders_and_globs(tmp_path):
+    assert len(expand_inputs([ZH])) == 7
+    assert expand_inputs([str(ALPACA.parent / "*.jsonl")]) == [ALPACA]
