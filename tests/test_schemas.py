@@ -49,7 +49,7 @@ def test_quarantine_location():
 
 def test_config_defaults_and_toml_override(tmp_path):
     cfg = CurateConfig()
-    assert cfg.dedup.threshold == 0.8 and cfg.rules.min_response_chars == 5
+    assert cfg.dedup.threshold == 0.7 and cfg.rules.min_response_chars == 5
     toml = tmp_path / "c.toml"
     toml.write_text('[rules]\nmin_response_chars = "none"\nmax_junk_share = 0.5\n'
                     '[actions]\n"pii.email" = "drop"\n[dedup]\nnum_perm = 64\n')
