@@ -5,7 +5,8 @@ Signatures follow datasketch's ``affine32`` scheme exactly (the permutations com
 then ``a * h + b`` in uint32), so for the same 32-bit shingle hashes they equal datasketch's own
 ``MinHash.hashvalues`` (tests check this). The number of bands and rows per band come from
 ``datasketch.MinHashLSH`` for the configured LSH threshold. Hashing, banding and verification run
-vectorised over whole chunks (numpy, polars) instead of per row.
+vectorised over whole chunks (numpy, polars) or in compiled loops (numba, :mod:`curate.minhash_kernels`),
+never per row in Python.
 
 Candidates from LSH are approximate: a pair only counts when its estimated Jaccard similarity (share
 of equal signature values) reaches ``threshold``. Clusters are the connected components of verified
@@ -15,7 +16,6 @@ pairs (scipy), so A~B and B~C put A, B and C in one cluster.
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,15 +33,6 @@ def _fmix64(h: np.ndarray) -> np.ndarray:
     h = h ^ (h >> _U64(33))
     h = h * _U64(0xC4CEB9FE1A85EC53)
     return h ^ (h >> _U64(33))
-
-
-def _fmix32(h: np.ndarray) -> np.ndarray:
-    # datasketch's pre-mix for the affine32 scheme (MurmurHash3's 32-bit finalizer).
-    h = h ^ (h >> np.uint32(16))
-    h = h * np.uint32(0x85EBCA6B)
-    h = h ^ (h >> np.uint32(13))
-    h = h * np.uint32(0xC2B2AE35)
-    return h ^ (h >> np.uint32(16))
 
 
 def token_arrays(texts: list[str], shingle: str) -> tuple[np.ndarray, np.ndarray]:
@@ -66,40 +57,27 @@ def shingle_hashes(tokens: np.ndarray, offsets: np.ndarray, n: int) -> tuple[np.
 
     Texts shorter than ``n`` tokens have no shingles (exact dedup covers them).
     """
-    lengths = np.diff(offsets)
-    m = len(tokens) - n + 1
-    if m <= 0:
-        return np.empty(0, dtype=np.uint32), np.empty(0, dtype=np.int64)
-    h = np.zeros(m, dtype=_U64)
-    with np.errstate(over="ignore"):
-        for j in range(n):  # polynomial hash of tokens[i : i + n] for every start i at once
-            h *= _P
-            h += tokens[j:j + m]
-    row = np.repeat(np.arange(len(lengths)), lengths)[:m]
-    valid = (np.arange(m) - offsets[:-1][row]) <= (lengths[row] - n)
-    return (_fmix64(h[valid]) & _U64(0xFFFFFFFF)).astype(np.uint32), row[valid]
+    from curate.minhash_kernels import shingle_hashes_kernel
+
+    return shingle_hashes_kernel(tokens, offsets, n)
 
 
 def signatures(texts: list[str], cfg: DedupConfig, perms: np.ndarray) -> np.ndarray:
     """MinHash signatures (``len(texts)`` x ``num_perm``, uint32) of the texts' shingle sets.
 
-    Empty texts get the all-max signature (they are excluded from LSH by the caller).
+    Texts without shingles keep the all-max signature (the caller excludes them from LSH).
     """
+    from curate.minhash_kernels import signature_kernel
+
     tokens, offsets = token_arrays(texts, cfg.shingle)
     hv, row = shingle_hashes(tokens, offsets, cfg.ngram)
     sig = np.full((len(texts), cfg.num_perm), np.iinfo(np.uint32).max, dtype=np.uint32)
     if hv.size == 0:
         return sig
-    hv = _fmix32(hv)
     starts = np.flatnonzero(np.r_[True, row[1:] != row[:-1]])
-    rows = row[starts]
+    ends = np.r_[starts[1:], len(row)]
     a, b = perms
-    buf = np.empty_like(hv)
-    with np.errstate(over="ignore"):
-        for p in range(cfg.num_perm):
-            np.multiply(hv, a[p], out=buf)
-            buf += b[p]
-            sig[rows, p] = np.minimum.reduceat(buf, starts)
+    signature_kernel(hv, starts, ends, np.ascontiguousarray(a), np.ascontiguousarray(b), sig, row[starts])
     return sig
 
 
@@ -179,7 +157,7 @@ def verify(sig: np.ndarray, pairs: np.ndarray, threshold: float, chunk: int = 20
 
 
 def near_duplicates(texts: list[str], cfg: DedupConfig,
-                    on_progress: Callable[[int], None] | None = None, threads: int = 2) -> NearResult:
+                    on_progress: Callable[[int], None] | None = None) -> NearResult:
     """Cluster ``texts`` by near-duplicate similarity (see the module docstring)."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
@@ -196,8 +174,8 @@ def near_duplicates(texts: list[str], cfg: DedupConfig,
         if on_progress:
             on_progress(e - s)
 
-    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:  # numpy releases the GIL
-        list(pool.map(work, chunks))
+    for bounds in chunks:  # the kernel itself runs on every core
+        work(bounds)
     eligible = np.fromiter((len(t.strip()) > 0 for t in texts), dtype=bool, count=n)
     bands, rows_per_band = lsh_params(cfg.lsh_threshold, cfg.num_perm)
     pairs = candidate_pairs(sig, eligible, bands, rows_per_band)

@@ -48,33 +48,58 @@ def choose_format(frame: pl.DataFrame, requested: str) -> str:
 
 
 def record(row: dict[str, Any], fmt: str, with_reasons: bool) -> dict[str, Any]:
-    """One output row: the example in ``fmt`` plus Sieve's id, source and (optionally) reasons."""
+    """One output row: the example in ``fmt`` plus Sieve's id, source and (optionally) reasons.
+
+    Alpaca rows keep all their original fields; other rows are converted from their messages.
+    """
     if fmt == "alpaca":
-        rec = to_alpaca(row["messages"], json.loads(row["metadata"]))
+        meta = json.loads(row["metadata"])
+        rec = meta if row["format"] == "alpaca" else to_alpaca(row["messages"], meta)
     else:
         rec = {"messages": row["messages"]}
-    rec["sieve"] = {"id": row["id"], "source": f"{row['source_file']}:{row['source_line']}",
-                    "quality": round(row["quality"], 4)}
-    if with_reasons:
-        rec["sieve"]["reasons"] = row["reasons"]
-        rec["sieve"]["verdict"] = row["verdict"]
-        if row.get("dup_cluster"):
-            rec["sieve"]["dup_cluster"] = row["dup_cluster"]
-        if row.get("contamination_eval_id"):
-            rec["sieve"]["eval_match"] = row["contamination_eval_id"]
+    rec["sieve"] = _sieve_info(row, with_reasons)
     return rec
 
 
+def _sieve_info(row: dict[str, Any], with_reasons: bool) -> dict[str, Any]:
+    info = {"id": row["id"], "source": f"{row['source_file']}:{row['source_line']}", "quality": round(row["quality"], 4)}
+    if with_reasons:
+        info.update(reasons=row["reasons"], verdict=row["verdict"], dup_cluster=row["dup_cluster"],
+                    eval_match=row["contamination_eval_id"])
+    return info
+
+
+def _sieve_json(with_reasons: bool) -> pl.Expr:
+    """The ``sieve`` object of :func:`_sieve_info` as a JSON string, for a whole column at once."""
+    fields = [pl.col("id"), pl.format("{}:{}", "source_file", "source_line").alias("source"),
+              pl.col("quality").round(4)]
+    if with_reasons:
+        fields += [pl.col("reasons"), pl.col("verdict"), pl.col("dup_cluster"),
+                   pl.col("contamination_eval_id").alias("eval_match")]
+    return pl.struct(fields).struct.json_encode()
+
+
+def jsonl_lines(frame: pl.DataFrame, fmt: str, with_reasons: bool) -> list[str]:
+    """Output lines in frame order. The common cases (Alpaca rows written as Alpaca, any row written as
+    messages) are built with polars expressions; other conversions go through :func:`record`."""
+    if fmt == "messages":
+        lines = frame.select(pl.concat_str([
+            pl.lit('{"messages": '), pl.struct("messages").struct.json_encode().str.slice(12).str.strip_suffix("}"),
+            pl.lit(', "sieve": '), _sieve_json(with_reasons), pl.lit("}")]))
+        return lines.to_series().to_list()
+    fast = (pl.col("format") == "alpaca") & pl.col("metadata").str.ends_with("}")
+    quick = frame.filter(fast).select("row_idx", line=pl.concat_str(
+        [pl.col("metadata").str.strip_suffix("}"), pl.lit(', "sieve": '), _sieve_json(with_reasons), pl.lit("}")]))
+    slow = frame.filter(~fast)
+    slow_lines = pl.DataFrame({"row_idx": slow["row_idx"], "line": [
+        json.dumps(record(r, fmt, with_reasons), ensure_ascii=False) for r in slow.iter_rows(named=True)]},
+        schema={"row_idx": pl.Int64, "line": pl.String})
+    return pl.concat([quick, slow_lines]).sort("row_idx")["line"].to_list()
+
+
 def write_jsonl(frame: pl.DataFrame, path: Path, fmt: str, with_reasons: bool) -> None:
-    cols = [c for c in ("id", "messages", "metadata", "source_file", "source_line", "quality", "reasons",
-                        "verdict", "dup_cluster", "contamination_eval_id") if c in frame.columns]
-
-    def write(tmp: Path) -> None:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            for row in frame.select(cols).iter_rows(named=True):
-                fh.write(json.dumps(record(row, fmt, with_reasons), ensure_ascii=False) + "\n")
-
-    atomic_write(path, write)
+    lines = jsonl_lines(frame, fmt, with_reasons)
+    atomic_write(path, lambda tmp: tmp.write_text("".join(line + "\n" for line in lines), encoding="utf-8"))
 
 
 def manifest(result: CurateResult, fmt: str) -> dict[str, Any]:

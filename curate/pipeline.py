@@ -112,33 +112,32 @@ def _near(frame: pl.DataFrame, cfg: CurateConfig, advance: Callable[[int], None]
 
 
 def _signals(frame: pl.DataFrame, cfg: CurateConfig, evals: pl.DataFrame | None,
-             advance: Callable[[int], None]) -> pl.DataFrame:
-    sc = cfg.signals
-    frame = frame.with_columns(*length_signals(), *content_signals(cfg.rules.truncation_min_words),
-                               *repetition_signals(), *pii_signals())
-    langs = []
-    chunk = 50_000
+             advance: Callable[[int], None], chunk: int = 200_000) -> pl.DataFrame:
+    # In chunks: list-valued intermediates (words, 3-grams) of a million rows at once cost gigabytes.
+    parts = []
     for start in range(0, frame.height, chunk):
         part = frame.slice(start, chunk)
-        p = detect_languages(part["prompt"], sc.language_backend, sc.language_min_chars)
-        r = detect_languages(part["response"], sc.language_backend, sc.language_min_chars)
-        langs.append(pl.DataFrame({"lang_prompt": p["lang"], "lang_prompt_score": p["score"],
-                                   "lang_response": r["lang"], "lang_response_score": r["score"]}))
+        parts.append(_signals_chunk(part, cfg))
         advance(part.height)
-    frame = pl.concat([frame, pl.concat(langs) if langs else _empty_langs()], how="horizontal")
-    readability = flesch_reading_ease(frame["response"]) if sc.readability else pl.lit(None, pl.Float64)
-    frame = frame.with_columns(readability=readability)
+    frame = pl.concat(parts) if parts else frame
     if evals is not None and evals.height:
-        frame = pl.concat([frame, contamination(frame, evals, sc.contamination_ngram)], how="horizontal")
+        frame = pl.concat([frame, contamination(frame, evals, cfg.signals.contamination_ngram)], how="horizontal")
     else:
         frame = frame.with_columns(contamination_eval_id=pl.lit(None, pl.String),
                                    contamination_overlap=pl.lit(None, pl.Float64))
     return frame
 
 
-def _empty_langs() -> pl.DataFrame:
-    return pl.DataFrame(schema={"lang_prompt": pl.String, "lang_prompt_score": pl.Float64,
-                                "lang_response": pl.String, "lang_response_score": pl.Float64})
+def _signals_chunk(frame: pl.DataFrame, cfg: CurateConfig) -> pl.DataFrame:
+    sc = cfg.signals
+    frame = frame.with_columns(*length_signals(), *content_signals(cfg.rules.truncation_min_words),
+                               *repetition_signals(), *pii_signals())
+    p = detect_languages(frame["prompt"], sc.language_backend, sc.language_min_chars)
+    r = detect_languages(frame["response"], sc.language_backend, sc.language_min_chars)
+    frame = frame.with_columns(lang_prompt=p["lang"], lang_prompt_score=p["score"],
+                               lang_response=r["lang"], lang_response_score=r["score"])
+    readability = flesch_reading_ease(frame["response"]) if sc.readability else pl.lit(None, pl.Float64)
+    return frame.with_columns(readability=readability)
 
 
 def run_curate(inputs: list[str | Path], cfg: CurateConfig, eval_paths: list[str | Path] | None = None,

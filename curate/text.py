@@ -5,13 +5,14 @@ from __future__ import annotations
 import polars as pl
 
 
-def fold(expr: pl.Expr) -> pl.Expr:
+def fold(expr: pl.Expr, nfkc: bool = True) -> pl.Expr:
     """Fold case, Unicode compatibility forms, punctuation/symbols and whitespace, for dedup keys."""
+    if nfkc:
+        expr = expr.str.normalize("NFKC")
     return (
-        expr.str.normalize("NFKC")
-        .str.to_lowercase()
+        expr.str.to_lowercase()
         .str.replace_all(r"[\p{P}\p{S}]+", " ")
-        .str.replace_all(r"\s+", " ")
+        .str.replace_all(r"[\s\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+", " ")
         .str.strip_chars()
     )
 
@@ -29,7 +30,8 @@ def turns_of(role: str) -> pl.Expr:
 def with_views(frame: pl.DataFrame) -> pl.DataFrame:
     """Add ``prompt`` (user turns), ``response`` (assistant turns), ``system``, ``n_turns`` and the
     folded ``norm_prompt`` / ``norm_response`` used by dedup and contamination."""
-    return frame.with_columns(
+    frame = frame.with_columns(
         prompt=turns_of("user"), response=turns_of("assistant"), system=turns_of("system"),
         n_turns=pl.col("messages").list.len(),
-    ).with_columns(norm_prompt=fold(pl.col("prompt")), norm_response=fold(pl.col("response")))
+    )
+    return frame.with_columns(norm_prompt=fold(pl.col("prompt")), norm_response=fold(pl.col("response")))

@@ -16,7 +16,7 @@ EXIT_USAGE = 2
 EXIT_QUARANTINED = 3
 EXIT_NOTHING_READ = 4
 
-console = Console(stderr=True, highlight=False)
+console = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
 
 

@@ -8,7 +8,9 @@ both for speed and agreement; the default is the faster one at equal accuracy. T
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from functools import cache
 
 import polars as pl
@@ -57,13 +59,43 @@ BACKENDS: dict[str, Callable[[list[str]], list[tuple[str | None, float]]]] = {
 }
 
 
+PARALLEL_MIN = 20_000  # below this, starting worker processes costs more than it saves
+_CHUNK = 10_000
+
+
+def _run(backend: str, texts: list[str]) -> list[tuple[str | None, float]]:
+    return BACKENDS[backend](texts)
+
+
+@cache
+def _pool() -> ProcessPoolExecutor:
+    import multiprocessing
+
+    # Both backends hold the GIL, so only processes use a second core. "spawn": forking a process
+    # that runs polars' thread pool is unsafe.
+    return ProcessPoolExecutor(max_workers=os.cpu_count() or 1, mp_context=multiprocessing.get_context("spawn"))
+
+
+def _detect(backend: str, texts: list[str]) -> list[tuple[str | None, float]]:
+    if len(texts) < PARALLEL_MIN or (os.cpu_count() or 1) < 2:
+        return _run(backend, texts)
+    from concurrent.futures.process import BrokenProcessPool
+
+    chunks = [texts[i:i + _CHUNK] for i in range(0, len(texts), _CHUNK)]
+    try:
+        return [r for part in _pool().map(_run, [backend] * len(chunks), chunks) for r in part]
+    except BrokenProcessPool:  # e.g. a __main__ that cannot be re-imported (python - < script)
+        _pool.cache_clear()
+        return _run(backend, texts)
+
+
 def detect_languages(texts: pl.Series, backend: str = "fasttext", min_chars: int = 20) -> pl.DataFrame:
     """Detect the language of each text. Returns columns ``lang`` (str, null when too short or on a
     backend failure) and ``score`` (float). Never raises for a bad text."""
     clean = texts.fill_null("").str.replace_all(r"\s+", " ").str.strip_chars().str.slice(0, _MAX_CHARS)
     usable = clean.str.len_chars() >= min_chars
     todo = clean.filter(usable).to_list()
-    results = BACKENDS[backend](todo) if todo else []
+    results = _detect(backend, todo) if todo else []
     langs: list[str | None] = [None] * len(clean)
     scores: list[float | None] = [None] * len(clean)
     for i, (lang, score) in zip(usable.arg_true().to_list(), results):
