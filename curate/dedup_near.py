@@ -131,10 +131,11 @@ def candidate_pairs(sig: np.ndarray, eligible: np.ndarray, bands: int, rows_per_
         pairs.append(np.stack([prev, cur], axis=1))
     if not pairs:
         return np.empty((0, 2), dtype=np.int64)
-    allp = np.concatenate(pairs)
-    allp = np.sort(allp, axis=1)
+    allp = np.sort(np.concatenate(pairs), axis=1)
     allp = allp[allp[:, 0] != allp[:, 1]]
-    return np.unique(allp, axis=0)
+    n = int(allp.max()) + 1 if len(allp) else 1
+    keys = np.unique(allp[:, 0] * n + allp[:, 1])  # 1-D unique is far faster than unique(axis=0)
+    return np.stack([keys // n, keys % n], axis=1)
 
 
 def _band_key(block: np.ndarray) -> np.ndarray:

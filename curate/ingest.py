@@ -17,6 +17,7 @@ from typing import Any
 import polars as pl
 
 from curate.formats import RowError, apply_column_map, detect_format, row_format, to_messages
+from curate.fast_ingest import fast_jsonl
 from curate.readers import RawRows, expand_inputs, read_file
 from schemas.records import QuarantineRecord
 
@@ -53,9 +54,20 @@ class IngestResult:
         return 3 if self.quarantine else 0
 
 
-def stable_id(file_name: str, line: int, content: str) -> str:
-    """Hash of file name, position and the row's original content: stable across runs and machines."""
-    return hashlib.sha1(f"{file_name}\x00{line}\x00{content}".encode("utf-8", "surrogatepass")).hexdigest()[:16]
+def _sha1_16(keys: pl.Series) -> pl.Series:
+    return pl.Series([hashlib.sha1(k.encode("utf-8", "surrogatepass")).hexdigest()[:16] for k in keys.to_list()],
+                     dtype=pl.String)
+
+
+def stable_ids() -> pl.Expr:
+    """Row ids: a hash of file name, line and the normalised conversation, stable across runs,
+    machines and Sieve's two ingestion paths."""
+    content = pl.col("messages").list.eval(
+        pl.concat_str([pl.element().struct.field("role"), pl.element().struct.field("content")], separator="\x1f")
+    ).list.join("\x1e")
+    key = pl.concat_str([pl.col("source_file").str.split("/").list.last(), pl.col("source_line").cast(pl.String),
+                         content], separator="\x00")
+    return key.map_batches(_sha1_16, return_dtype=pl.String)
 
 
 def ingest(inputs: list[str | Path], column_map: dict[str, str] | None = None,
@@ -66,23 +78,27 @@ def ingest(inputs: list[str | Path], column_map: dict[str, str] | None = None,
     raises: it becomes :class:`QuarantineRecord` entries naming file, line, column and field.
     """
     column_map = column_map or {}
-    records: dict[str, list[Any]] = {k: [] for k in FRAME_SCHEMA if k not in ("row_idx", "messages")}
-    turns: dict[str, list[Any]] = {"row_idx": [], "role": [], "content": []}
+    frames: list[pl.DataFrame] = []
     quarantine: list[QuarantineRecord] = []
     files: list[FileSummary] = []
     for path in expand_inputs(inputs):
-        raw = read_file(path)
-        before = len(records["id"])
-        fmt = _normalise_file(raw, column_map, records, turns)
+        fast = fast_jsonl(path, column_map)
+        if fast is not None:
+            frame, fmt, raw = fast.frame, fast.format, RawRows(path=str(path), kind="jsonl")
+            fields = fast.fields
+        else:
+            raw = read_file(path)
+            frame, fmt = _normalise_file(raw, column_map)
+            fields = _fill_rates(raw)
+        frames.append(frame)
         quarantine.extend(raw.quarantine)
-        summary = FileSummary(path=str(path), format=fmt, rows=len(records["id"]) - before,
-                              quarantined=len(raw.quarantine), sha256=_sha256(path),
-                              fields=_fill_rates(raw))
+        summary = FileSummary(path=str(path), format=fmt, rows=frame.height, quarantined=len(raw.quarantine),
+                              sha256=_sha256(path), fields=fields)
         files.append(summary)
         if on_file:
             on_file(summary)
-    records["row_idx"] = list(range(len(records["id"])))
-    frame = _build_frame(records, turns)
+    frame = pl.concat(frames) if frames else pl.DataFrame(schema=FRAME_SCHEMA)
+    frame = frame.with_columns(row_idx=pl.int_range(pl.len(), dtype=pl.Int64), id=stable_ids()).select(list(FRAME_SCHEMA))
     return IngestResult(frame=frame, quarantine=quarantine, files=files)
 
 
@@ -93,11 +109,21 @@ def _build_frame(records: dict[str, list[Any]], turns: dict[str, list[Any]]) -> 
         .group_by("row_idx", maintain_order=True)
         .agg(messages=pl.struct("role", "content"))
     )
-    frame = pl.DataFrame(records, schema={k: v for k, v in FRAME_SCHEMA.items() if k != "messages"})
-    return frame.join(messages, on="row_idx", how="left", maintain_order="left").select(list(FRAME_SCHEMA))
+    records["row_idx"] = list(range(len(records["source_line"])))
+    frame = pl.DataFrame(records, schema={k: v for k, v in FRAME_SCHEMA.items() if k not in ("messages", "id")})
+    frame = frame.join(messages, on="row_idx", how="left", maintain_order="left")
+    return frame.with_columns(id=pl.lit(None, pl.String)).select(list(FRAME_SCHEMA))
 
 
-def _normalise_file(raw: RawRows, column_map: dict[str, str], out: dict[str, list[Any]],
+def _normalise_file(raw: RawRows, column_map: dict[str, str]) -> tuple[pl.DataFrame, str | None]:
+    """Row by row: the path that handles every format and every malformed row."""
+    out: dict[str, list[Any]] = {k: [] for k in FRAME_SCHEMA if k not in ("row_idx", "messages", "id")}
+    turns: dict[str, list[Any]] = {"row_idx": [], "role": [], "content": []}
+    fmt = _normalise_rows(raw, column_map, out, turns)
+    return _build_frame(out, turns), fmt
+
+
+def _normalise_rows(raw: RawRows, column_map: dict[str, str], out: dict[str, list[Any]],
                     turns: dict[str, list[Any]]) -> str | None:
     rows = [(line, apply_column_map(obj, column_map)) for line, obj in raw.rows]
     fmt = detect_format(obj for _, obj in rows)
@@ -108,7 +134,6 @@ def _normalise_file(raw: RawRows, column_map: dict[str, str], out: dict[str, lis
                     f"no known format (keys {keys}); map columns with --column-map SRC=DST",
                     json.dumps(obj, ensure_ascii=False, default=str))
         return None
-    name = Path(raw.path).name
     for line, obj in rows:
         # A row that looks like another format (a messages row inside an Alpaca file) is read as such.
         row_fmt = row_format(obj) or fmt
@@ -118,8 +143,7 @@ def _normalise_file(raw: RawRows, column_map: dict[str, str], out: dict[str, lis
             raw.bad(line, exc.code, str(exc), json.dumps(obj, ensure_ascii=False, default=str), field_name=exc.field)
             continue
         metadata = json.dumps(obj, ensure_ascii=False, default=str)
-        out["id"].append(stable_id(name, line, metadata))
-        row_idx = len(out["id"]) - 1
+        row_idx = len(out["source_line"])
         for m in messages:
             turns["row_idx"].append(row_idx)
             turns["role"].append(m["role"])

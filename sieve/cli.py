@@ -111,3 +111,7 @@ def curate(
         fail("curate needs INPUT... and -o DIR (or --explain)", EXIT_USAGE)
     raise typer.Exit(run_curate_command(inputs, output, config, eval_files or [], output_format,
                                         parse_column_map(column_map)))
+
+
+if __name__ == "__main__":  # python -m sieve.cli, used by bench/ to run the installed code in a child
+    app()

@@ -43,16 +43,15 @@ def syllables(words: pl.Series) -> pl.Series:
 
 def flesch_reading_ease(texts: pl.Series) -> pl.Series:
     """Flesch reading ease per text (null when a text has no words)."""
-    frame = pl.DataFrame({"text": texts.fill_null("")}).with_row_index("i")
-    words = frame.select("i", w=pl.col("text").str.to_lowercase().str.extract_all(r"[a-z]+(?:'[a-z]+)?")).explode("w")
-    vocab = words.select(pl.col("w").drop_nulls().unique())
-    vocab = vocab.with_columns(syl=syllables(vocab["w"]))
-    per_text = (words.join(vocab, on="w", how="left")
-                .group_by("i").agg(n_words=pl.col("w").count(), n_syl=pl.col("syl").sum()))
-    sentences = frame.select("i", n_sent=pl.col("text").str.count_matches(r"[.!?]+|\n+").clip(lower_bound=1))
-    scored = (frame.select("i").join(per_text, on="i", how="left").join(sentences, on="i", how="left")
-              .sort("i").select(
-                  pl.when(pl.col("n_words") > 0).then(
-                      206.835 - 1.015 * pl.col("n_words") / pl.col("n_sent")
-                      - 84.6 * pl.col("n_syl") / pl.col("n_words")).alias("readability")))
-    return scored["readability"]
+    texts = texts.fill_null("")
+    words = texts.str.to_lowercase().str.extract_all(r"[a-z]+(?:'[a-z]+)?")
+    vocab = words.explode().drop_nulls().unique()
+    per_word = syllables(vocab)
+    counts = pl.DataFrame({"w": words, "t": texts}).select(
+        n_words=pl.col("w").list.len(),
+        n_syl=pl.col("w").list.eval(pl.element().replace_strict(vocab, per_word, default=0)).list.sum(),
+        n_sent=pl.col("t").str.count_matches(r"[.!?]+|\n+").clip(lower_bound=1),
+    )
+    score = pl.when(pl.col("n_words") > 0).then(
+        206.835 - 1.015 * pl.col("n_words") / pl.col("n_sent") - 84.6 * pl.col("n_syl") / pl.col("n_words"))
+    return counts.select(score.alias("readability")).to_series()
