@@ -98,8 +98,9 @@ def test_dedup_same_prompt_keeps_the_best_answer():
 def test_repeated_response_across_many_prompts():
     null = ingest([DATA / "alpaca_eval" / "outputs" / "NullModel.json"]).frame.head(5)
     cfg = CurateConfig.model_validate({"dedup": {"near": False}})
-    # its junk is also full of unbalanced brackets, hence format.truncated
-    assert reasons_of(null, cfg) == [["content.repeated_response", "format.truncated"]] * 5
+    # its junk is also full of unbalanced brackets (format.truncated) and of no clear language
+    for reasons in reasons_of(null, cfg):
+        assert {"content.repeated_response", "format.truncated"} <= set(reasons)
 
 
 def test_contamination_flags_exactly_the_self_instruct_prompts_of_alpaca_eval():

@@ -1,0 +1,118 @@
+"""Training on a tiny real model: masking, a full LoRA train/save/reload cycle, resume, and config errors."""
+
+import json
+import os
+
+import pydantic
+import pytest
+
+from schemas.train_config import TrainConfig, load_train_config
+from tests.conftest import ROOT
+from tests.tiny_model import build_tiny_model
+from train.data import IGNORE, MaskingError, assistant_spans, encode, load_conversations, preflight
+
+SAMPLE = ROOT / "examples" / "alpaca_sample.jsonl"
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    rows, _ = load_conversations(SAMPLE)
+    texts = [m["content"] for r in rows for m in r["messages"]]
+    return build_tiny_model(tmp_path_factory.mktemp("tiny"), texts)
+
+
+@pytest.fixture(scope="module")
+def tok(tiny):
+    from train.model import load_tokenizer
+
+    return load_tokenizer(str(tiny))
+
+
+def cfg_for(tiny, **kw) -> TrainConfig:
+    base = dict(model=str(tiny), batch_size=4, epochs=1, eval_every=5, save_every=5, max_length=256,
+                precision="fp32", eval_size=20)
+    return TrainConfig(**{**base, **kw})
+
+
+def test_loss_only_on_assistant_tokens(tok):
+    row = {"id": "x", "messages": [
+        {"role": "system", "content": "Be terse."}, {"role": "user", "content": "Name a colour."},
+        {"role": "assistant", "content": "Blue."}, {"role": "user", "content": "Another?"},
+        {"role": "assistant", "content": "Red."}]}
+    enc = encode(tok, row, 512, False)
+    trained = tok.decode([t for t, lab in zip(enc.input_ids, enc.labels) if lab != IGNORE])
+    assert trained == "Blue.<|im_end|>\nRed.<|im_end|>\n"
+    text, spans = assistant_spans(tok, row["messages"])
+    assert [text[s:e] for s, e in spans] == ["Blue.<|im_end|>\n", "Red.<|im_end|>\n"]
+    share = preflight(tok, [row])
+    assert 0 < share < 0.5
+
+
+def test_preflight_fails_when_the_template_cannot_be_split(tok):
+    class Shuffling:
+        """A tokenizer whose template renders turns in reverse, so prefixes do not line up."""
+
+        def apply_chat_template(self, messages, tokenize=False, add_generation_prompt=False):
+            return "".join(f"[{m['role']}]{m['content']}" for m in reversed(messages)) + (
+                "[assistant]" if add_generation_prompt else "")
+
+    row = {"id": "y", "messages": [{"role": "user", "content": "u"}, {"role": "assistant", "content": "a"}]}
+    with pytest.raises(MaskingError):
+        preflight(Shuffling(), [row])
+
+
+def test_too_long_rows_are_dropped_and_counted_unless_truncating(tok):
+    from train.data import encode_all
+
+    rows, _ = load_conversations(SAMPLE)
+    strict = encode_all(tok, rows, 48, truncate=False)
+    loose = encode_all(tok, rows, 48, truncate=True)
+    assert strict.dropped_too_long > 0 and len(strict.examples) + strict.dropped_too_long + strict.dropped_unusable == len(rows)
+    assert loose.truncated > 0 and all(len(e.input_ids) <= 48 for e in loose.examples)
+
+
+def test_train_save_reload_cycle(tiny, tmp_path):
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from train.recipe import run_train
+
+    out = tmp_path / "run"
+    man = run_train(SAMPLE, out, cfg_for(tiny, epochs=2), say=lambda *_: None)
+    assert (out / "adapter" / "adapter_config.json").is_file()
+    assert man["rows"]["train"] > 0 and man["trainable_parameters"] > 0
+    assert man["result"]["eval_loss"] < man["result"]["base_eval_loss"]  # it learned something
+    events = [json.loads(x)["event"] for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert events.count("step") == man["result"]["steps"] and "eval" in events
+    base = AutoModelForCausalLM.from_pretrained(tiny)
+    reloaded = PeftModel.from_pretrained(base, out / "adapter")
+    assert any("lora_A" in n for n, _ in reloaded.named_parameters())
+
+
+def test_resume_after_an_interrupted_run(tiny, tmp_path):
+    from train.recipe import run_train
+
+    out = tmp_path / "run"
+    first = run_train(SAMPLE, out, cfg_for(tiny, max_steps=10), say=lambda *_: None)
+    assert first["result"]["steps"] == 10 and first["result"]["resumed_from"] is None
+    # the same command with a longer budget continues from the step-10 checkpoint
+    second = run_train(SAMPLE, out, cfg_for(tiny, max_steps=15), say=lambda *_: None)
+    assert second["result"]["resumed_from"] == 10 and second["result"]["steps"] == 15
+
+
+def test_config_errors_name_the_field(tmp_path):
+    with pytest.raises(pydantic.ValidationError, match="curve_sizes"):
+        TrainConfig(curve_sizes=[100, 50])
+    with pytest.raises(pydantic.ValidationError, match="qlora"):
+        TrainConfig(qlora=True, precision="fp32")
+    toml = tmp_path / "t.toml"
+    toml.write_text("lr = 0.001\n[lora]\nr = 8\ntarget_modules = 'all-linear'\n")
+    cfg = load_train_config(toml)
+    assert cfg.lora.r == 8 and cfg.lora.to_peft().target_modules == "all-linear"
+
+
+def test_qlora_without_cuda_is_a_clear_error(tiny):
+    from train.model import load_model
+
+    with pytest.raises(RuntimeError, match="CUDA"):
+        load_model(str(tiny), cfg_for(tiny, qlora=True, precision="auto"), "cpu")

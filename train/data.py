@@ -1,0 +1,188 @@
+"""Training data: load conversations, render them with the model's chat template, and put the loss
+on assistant tokens only, with a pre-flight check that proves it.
+
+Masking: for each assistant turn ``i`` the template is rendered for ``messages[:i]`` with the generation
+prompt and for ``messages[:i+1]``; the characters between the two are the assistant's (its content and
+end-of-turn marker), and exactly the tokens that start inside them carry loss.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+IGNORE = -100
+
+
+class MaskingError(RuntimeError):
+    """The rendered template does not let Sieve tell assistant tokens from the rest."""
+
+
+@dataclass
+class Encoded:
+    input_ids: list[int]
+    labels: list[int]
+    row_id: str
+
+
+@dataclass
+class EncodedSet:
+    examples: list[Encoded]
+    dropped_too_long: int = 0
+    truncated: int = 0
+    dropped_unusable: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def trained_token_share(self) -> float:
+        total = sum(len(e.input_ids) for e in self.examples)
+        return sum(sum(lab != IGNORE for lab in e.labels) for e in self.examples) / max(total, 1)
+
+
+def load_conversations(data: str | Path) -> tuple[list[dict], dict]:
+    """Rows as ``{"id", "messages"}`` and a provenance dict.
+
+    ``data`` is a ``sieve curate`` output folder (its ``curated.jsonl``, plus the approved rows of a
+    review export when present) or any file Sieve can ingest.
+    """
+    from curate.ingest import ingest
+
+    path = Path(data)
+    info: dict = {"data": str(path)}
+    files = [path]
+    if path.is_dir() and (path / "manifest.json").is_file():
+        info["curate_manifest"] = str(path / "manifest.json")
+        approved = path / "approved.jsonl"
+        files = [approved if approved.is_file() else path / "curated.jsonl"]
+    result = ingest(files)
+    rows = [{"id": r["id"], "messages": r["messages"]} for r in result.frame.select("id", "messages").iter_rows(named=True)]
+    info["rows"] = len(rows)
+    info["sha256"] = hashlib.sha256(json.dumps([r["messages"] for r in rows], sort_keys=True).encode()).hexdigest()
+    return rows, info
+
+
+def raw_conversations(run_dir: Path) -> list[dict]:
+    """The raw (uncurated) input rows of a curate run, for the random-rows baseline."""
+    import polars as pl
+
+    annotated = pl.read_parquet(run_dir / "annotated.parquet", columns=["id", "messages"])
+    return [{"id": i, "messages": m} for i, m in zip(annotated["id"], annotated["messages"].to_list())]
+
+
+def split_eval(rows: list[dict], eval_size: int, seed: int) -> tuple[list[dict], list[dict]]:
+    """A fixed held-out split by hashed id (independent of row order): (train, eval)."""
+    ranked = sorted(rows, key=lambda r: hashlib.sha1(f"{seed}:{r['id']}".encode()).hexdigest())
+    return ranked[eval_size:], ranked[:eval_size]
+
+
+def assistant_spans(tok, messages: list[dict]) -> tuple[str, list[tuple[int, int]]]:
+    """The rendered text and the character spans that belong to assistant turns."""
+    text = tok.apply_chat_template(messages, tokenize=False)
+    spans = []
+    for i, m in enumerate(messages):
+        if m["role"] != "assistant":
+            continue
+        before = tok.apply_chat_template(messages[:i], tokenize=False, add_generation_prompt=True) if i else ""
+        upto = tok.apply_chat_template(messages[: i + 1], tokenize=False)
+        if not (text.startswith(before) and text.startswith(upto) and len(upto) > len(before)):
+            raise MaskingError("the chat template does not render conversations prefix by prefix; "
+                               "cannot locate assistant turns")
+        spans.append((len(before), len(upto)))
+    return text, spans
+
+
+def encode(tok, row: dict, max_length: int, truncate: bool) -> Encoded | str:
+    """Tokens and labels of one conversation, or a reason string when it cannot be used."""
+    msgs = [{"role": m["role"], "content": m["content"]} for m in row["messages"]]
+    if not any(m["role"] == "assistant" for m in msgs):
+        return "no_assistant_turn"
+    text, spans = assistant_spans(tok, msgs)
+    enc = tok(text, add_special_tokens=False, return_offsets_mapping=True)
+    ids, offsets = enc["input_ids"], enc["offset_mapping"]
+    labels = [tid if any(s <= start < e for s, e in spans) else IGNORE for tid, (start, _) in zip(ids, offsets)]
+    if len(ids) > max_length:
+        if not truncate:
+            return "too_long"
+        ids, labels = ids[:max_length], labels[:max_length]
+    if all(lab == IGNORE for lab in labels):
+        return "no_trained_tokens"
+    return Encoded(ids, labels, row["id"])
+
+
+def encode_all(tok, rows: list[dict], max_length: int, truncate: bool) -> EncodedSet:
+    out = EncodedSet(examples=[])
+    for row in rows:
+        got = encode(tok, row, max_length, truncate)
+        if isinstance(got, str):
+            out.reasons[got] = out.reasons.get(got, 0) + 1
+            if got == "too_long":
+                out.dropped_too_long += 1
+            else:
+                out.dropped_unusable += 1
+        else:
+            if truncate and len(got.input_ids) == max_length:
+                out.truncated += 1
+            out.examples.append(got)
+    return out
+
+
+def preflight(tok, rows: list[dict], sample: int = 16) -> float:
+    """Render a sample and fail if any system or user character carries loss. Returns the share of
+    trained tokens in the sample. Raises :class:`MaskingError`."""
+    checked, trained, total = 0, 0, 0
+    for row in rows[:sample]:
+        msgs = [{"role": m["role"], "content": m["content"]} for m in row["messages"]]
+        text, spans = assistant_spans(tok, msgs)
+        enc = tok(text, add_special_tokens=False, return_offsets_mapping=True)
+        cursor, protected = 0, []
+        for m in msgs:  # where each non-assistant message's content sits in the rendered text
+            at = text.find(m["content"], cursor) if m["content"] else -1
+            if at >= 0:
+                if m["role"] != "assistant":
+                    protected.append((at, at + len(m["content"])))
+                cursor = at + len(m["content"])
+        for tid, (start, end) in zip(enc["input_ids"], enc["offset_mapping"]):
+            is_trained = any(s <= start < e for s, e in spans)
+            if is_trained and any(start < pe and end > ps for ps, pe in protected):
+                raise MaskingError(f"row {row['id']}: a system/user token carries loss: {text[start:end]!r}")
+            trained += is_trained
+            total += 1
+        for m, (s, e) in zip([m for m in msgs if m["role"] == "assistant"], spans):
+            if m["content"] and m["content"] not in text[s:e]:
+                raise MaskingError(f"row {row['id']}: an assistant turn is not inside its trained span")
+        checked += 1
+    if checked == 0:
+        raise MaskingError("no rows to check")
+    return trained / max(total, 1)
+
+
+def length_grouped_batches(lengths: list[int], batch_size: int, seed: int, epoch: int) -> list[list[int]]:
+    """Shuffled batches of similar length (little compute goes to padding), reproducible by seed+epoch."""
+    rng = random.Random(seed * 1000 + epoch)
+    idx = list(range(len(lengths)))
+    rng.shuffle(idx)
+    window = batch_size * 16
+    batches = []
+    for s in range(0, len(idx), window):
+        chunk = sorted(idx[s:s + window], key=lambda i: lengths[i])
+        batches += [chunk[b:b + batch_size] for b in range(0, len(chunk), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+def collate(examples: list[Encoded], pad_id: int):
+    import torch
+
+    width = max(len(e.input_ids) for e in examples)
+    ids = torch.full((len(examples), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(examples), width), IGNORE, dtype=torch.long)
+    mask = torch.zeros((len(examples), width), dtype=torch.long)
+    for i, e in enumerate(examples):
+        n = len(e.input_ids)
+        ids[i, :n] = torch.tensor(e.input_ids)
+        labels[i, :n] = torch.tensor(e.labels)
+        mask[i, :n] = 1
+    return ids, labels, mask
