@@ -113,5 +113,75 @@ def curate(
                                         parse_column_map(column_map)))
 
 
+@app.command()
+def train(
+    data: Annotated[Path, typer.Argument(help="A `sieve curate` output folder, or any file Sieve can ingest.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Output folder (adapter, metrics, manifest).")],
+    model: Annotated[Optional[str], typer.Option(help="Base model: 'smollm2' (default, offline), a folder or a hub id.")] = None,
+    eval_file: Annotated[Optional[Path], typer.Option("--eval", help="Held-out eval set (else a fixed split).")] = None,
+    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="TOML file overriding defaults.")] = None,
+    curve: Annotated[Optional[str], typer.Option(help="Learning curve sizes, e.g. 50,100,200,all.")] = None,
+    seeds: Annotated[Optional[int], typer.Option(help="Seeds per curve point.")] = None,
+    epochs: Annotated[Optional[float], typer.Option(help="Passes over the training rows.")] = None,
+    max_steps: Annotated[Optional[int], typer.Option(help="Stop after this many optimizer steps.")] = None,
+    qlora: Annotated[bool, typer.Option("--qlora", help="4-bit base weights (CUDA + bitsandbytes).")] = False,
+    merge: Annotated[bool, typer.Option("--merge", help="Also write the merged model.")] = False,
+) -> None:
+    """LoRA-train the base model on DATA; with --curve, a learning curve beside a random-rows baseline.
+
+    Re-running the same command after a kill resumes from the last checkpoint.
+
+    Examples:
+      sieve train runs/alpaca -o runs/alpaca-lora --eval ../shared/data/self_instruct_252/user_oriented_252_alpaca.jsonl
+      sieve train runs/alpaca -o runs/curve --curve 50,100,200 --seeds 2 --eval ../shared/data/self_instruct_252/user_oriented_252_alpaca.jsonl
+    """
+    from sieve.commands.train import run_train_command
+
+    raise typer.Exit(run_train_command(data, output, model, eval_file, config, curve, seeds, epochs, max_steps,
+                                       qlora, merge))
+
+
+@app.command()
+def generate(
+    prompt: Annotated[str, typer.Argument(help="The user prompt.")],
+    adapter: Annotated[Optional[list[Path]], typer.Option("--adapter", "-a", help="A `sieve train` output (repeatable).")] = None,
+    max_new_tokens: Annotated[int, typer.Option(help="Longest answer.")] = 128,
+) -> None:
+    """Answer PROMPT with the base model and each adapter, side by side.
+
+    Example: sieve generate "Give three tips for staying healthy." -a runs/alpaca-lora
+    """
+    from sieve.commands.train import run_generate_command
+
+    raise typer.Exit(run_generate_command(prompt, adapter or [], max_new_tokens))
+
+
+@app.command()
+def review(
+    args: Annotated[list[str], typer.Argument(help="RUN_DIR to review, or: export DB (with -o).")],
+    db: Annotated[Optional[Path], typer.Option(help="Review store (default RUN_DIR/review.sqlite).")] = None,
+    host: Annotated[str, typer.Option(help="Address to listen on; keep 127.0.0.1 unless you set a password.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port of the app.")] = 8501,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="With export: the approved JSONL.")] = None,
+    double_review: Annotated[float, typer.Option(help="Share of rows that need two reviewers (0-1).")] = 0.0,
+    import_only: Annotated[bool, typer.Option("--import-only", help="Import the run, print the URL, do not serve.")] = False,
+) -> None:
+    """Review rows in the browser (accept, reject, fix), or export the approved set.
+
+    Examples:
+      sieve review runs/alpaca                      # import runs/alpaca, serve on http://127.0.0.1:8501
+      sieve review export runs/alpaca/review.sqlite -o runs/alpaca/approved.jsonl
+    """
+    from sieve.commands.review import run_export, run_review
+
+    if args[0] == "export":
+        if len(args) != 2 or output is None:
+            fail("usage: sieve review export DB -o approved.jsonl", EXIT_USAGE)
+        raise typer.Exit(run_export(Path(args[1]), output))
+    if len(args) != 1:
+        fail("usage: sieve review RUN_DIR [--db PATH] [--host H] [--port N]", EXIT_USAGE)
+    raise typer.Exit(run_review(Path(args[0]), db, host, port, double_review, import_only))
+
+
 if __name__ == "__main__":  # python -m sieve.cli, used by bench/ to run the installed code in a child
     app()

@@ -45,23 +45,39 @@ class EncodedSet:
 def load_conversations(data: str | Path) -> tuple[list[dict], dict]:
     """Rows as ``{"id", "messages"}`` and a provenance dict.
 
-    ``data`` is a ``sieve curate`` output folder (its ``curated.jsonl``, plus the approved rows of a
-    review export when present) or any file Sieve can ingest.
+    ``data`` is a ``sieve curate`` output folder (its review store's approved rows when it has one,
+    else its ``curated.jsonl``), a review store (``.sqlite``), or any file Sieve can ingest.
     """
     from curate.ingest import ingest
 
     path = Path(data)
     info: dict = {"data": str(path)}
-    files = [path]
-    if path.is_dir() and (path / "manifest.json").is_file():
-        info["curate_manifest"] = str(path / "manifest.json")
-        approved = path / "approved.jsonl"
-        files = [approved if approved.is_file() else path / "curated.jsonl"]
-    result = ingest(files)
-    rows = [{"id": r["id"], "messages": r["messages"]} for r in result.frame.select("id", "messages").iter_rows(named=True)]
+    store = path / "review.sqlite" if path.is_dir() else path
+    if store.suffix == ".sqlite" and store.is_file():
+        rows = _approved_from_store(store)
+        info["review_store"] = str(store)
+    else:
+        if path.is_dir() and (path / "manifest.json").is_file():
+            info["curate_manifest"] = str(path / "manifest.json")
+            path = path / "curated.jsonl"
+        frame = ingest([path]).frame.select("id", "messages")
+        rows = [{"id": r["id"], "messages": r["messages"]} for r in frame.iter_rows(named=True)]
     info["rows"] = len(rows)
     info["sha256"] = hashlib.sha256(json.dumps([r["messages"] for r in rows], sort_keys=True).encode()).hexdigest()
     return rows, info
+
+
+def _approved_from_store(path: Path) -> list[dict]:
+    """Curated rows plus accepted and fixed ones (fixes applied), rejected ones left out."""
+    from review_app.export import approved_rows
+    from review_app.store import connect
+
+    con = connect(path)
+    try:
+        return [{"id": r["id"], "messages": json.loads(r["fixed_messages"] or r["messages"])}
+                for r in approved_rows(con)]
+    finally:
+        con.close()
 
 
 def raw_conversations(run_dir: Path) -> list[dict]:

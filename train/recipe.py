@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import random
 import time
 from dataclasses import asdict, dataclass
 from importlib import metadata
@@ -25,8 +26,11 @@ class Prepared:
     trained_share: float
 
 
-def prepare(data: str | Path, cfg: TrainConfig, eval_file: str | Path | None) -> Prepared:
-    """Load rows, hold out the eval set, render and mask, and run the masking pre-flight check."""
+def prepare(data: str | Path, cfg: TrainConfig, eval_file: str | Path | None, pool: int | None = None) -> Prepared:
+    """Load rows, hold out the eval set, render and mask, and run the masking pre-flight check.
+
+    ``pool``: encode only a seeded random sample of this many training rows (learning curves need no more
+    than their largest size, and rendering every row of a large set costs minutes)."""
     rows, info = load_conversations(data)
     if eval_file:
         eval_rows, _ = load_conversations(eval_file)
@@ -36,6 +40,9 @@ def prepare(data: str | Path, cfg: TrainConfig, eval_file: str | Path | None) ->
         info["eval"] = f"{len(eval_rows)} rows held out by hashed id"
     if not rows:
         raise ValueError(f"{data}: no training rows")
+    if pool is not None and len(rows) > pool:
+        rows = random.Random(cfg.seed).sample(rows, pool)
+        info["pool"] = pool
     model_dir = resolve_model_dir(cfg)
     tok = load_tokenizer(model_dir)
     share = preflight(tok, rows)

@@ -1,0 +1,79 @@
+"""``sieve train`` and ``sieve generate``: parse, load config, call the train library, render."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pydantic
+
+from sieve.console import EXIT_USAGE, console, fail, out, progress
+
+
+def _config(config: Path | None, **overrides):
+    from schemas.train_config import load_train_config
+
+    try:
+        return load_train_config(config, **overrides)
+    except FileNotFoundError:
+        fail(f"{config}: config file not found", EXIT_USAGE)
+    except pydantic.ValidationError as exc:
+        errs = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in exc.errors())
+        fail(f"invalid train config: {errs}", EXIT_USAGE)
+
+
+def _sizes(curve: str) -> list:
+    try:
+        return [s if s == "all" else int(s) for s in (x.strip() for x in curve.split(",")) if s]
+    except ValueError:
+        fail(f"--curve {curve!r}: expected sizes like 50,100,200,all", EXIT_USAGE)
+
+
+def run_train_command(data, output, model, eval_file, config, curve, seeds, epochs, max_steps, qlora, merge) -> int:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    cfg = _config(config, model=model, epochs=epochs, max_steps=max_steps, curve_seeds=seeds,
+                  curve_sizes=_sizes(curve) if curve else None, qlora=qlora or None, merge=merge or None)
+    if not data.exists():
+        fail(f"{data}: no such file or folder")
+    from train.curve import run_curve
+    from train.data import MaskingError
+    from train.model import ModelNotFoundError
+    from train.recipe import run_train
+
+    try:
+        if curve:
+            result = run_curve(data, output, cfg, eval_file, say=out.print)
+            out.print((output / "curve.md").read_text(), markup=False)
+            out.print(f"curve: {output}/curve.json, curve.png, curve.md")
+            return 0 if result else 1
+        with progress() as bar:
+            task = bar.add_task("training", total=None, rate="")
+
+            def hook(event: str, p: dict) -> None:
+                if event == "step":
+                    bar.update(task, total=p["total"], completed=p["step"],
+                               rate=f"loss {p['loss']:.3f} | {p['tokens_per_s']:,.0f} tokens/s")
+                elif event == "eval":
+                    console.print(f"step {p['step']}: eval loss {p['eval_loss']:.4f} (perplexity {p['perplexity']:.2f})")
+                elif event == "resume":
+                    console.print(f"resuming from the checkpoint at step {p['step']}")
+
+            man = run_train(data, output, cfg, eval_file, hook=hook, say=out.print)
+    except (ModelNotFoundError, MaskingError, ValueError, RuntimeError) as exc:
+        fail(str(exc))
+    r = man["result"]
+    base = f"{r['base_eval_loss']:.4f}" if r["base_eval_loss"] is not None else "n/a"
+    out.print(f"trained {r['steps']} steps, {r['tokens']:,} tokens in {r['seconds']:.1f} s "
+              f"({r['tokens_per_s']:,.0f} tokens/s); eval loss {base} -> {r['eval_loss']:.4f}"
+              + (" (stopped early)" if r["stopped_early"] else ""))
+    out.print(f"adapter: {output}/adapter  metrics: {output}/metrics.jsonl  manifest: {output}/manifest.json")
+    return 0
+
+
+def run_generate_command(prompt: str, adapters: list[Path], max_new_tokens: int) -> int:
+    from train.generate import generate
+
+    for name, answer in generate(prompt, adapters, max_new_tokens).items():
+        out.print(f"[bold]{name}[/]")
+        out.print(answer, markup=False)
+    return 0

@@ -1,0 +1,193 @@
+"""Learning curves: eval loss against the number of training examples, beside a random-rows baseline.
+
+Nested subsets (for each seed, the first n rows of one seeded shuffle, so 50 is inside 100), each trained
+from the same base model and evaluated on the SAME held-out rows; the base model is the 0-example point.
+When DATA is a curate run, the same sizes are also trained on random rows of its raw input.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+
+from schemas.train_config import TrainConfig
+from train.data import encode_all, raw_conversations
+from train.loop import evaluate, pick_device, train_lora, use_bf16
+from train.recipe import lora_model, prepare
+
+
+@dataclass
+class Point:
+    arm: str
+    size: int
+    seed: int
+    eval_loss: float
+    steps: int
+    tokens_per_s: float
+
+
+def _t95(k: int) -> float:
+    from scipy.stats import t
+
+    return float(t.ppf(0.975, k - 1)) if k > 1 else float("nan")
+
+
+def summarise(points: list[Point]) -> list[dict]:
+    """Mean eval loss, perplexity and a 95% t-interval over seeds, per arm and size."""
+    out = []
+    for arm in sorted({p.arm for p in points}):
+        for size in sorted({p.size for p in points if p.arm == arm}):
+            losses = [p.eval_loss for p in points if p.arm == arm and p.size == size]
+            mean = statistics.fmean(losses)
+            half = _t95(len(losses)) * statistics.stdev(losses) / math.sqrt(len(losses)) if len(losses) > 1 else 0.0
+            out.append({"arm": arm, "size": size, "seeds": len(losses), "eval_loss": mean, "ci95": half,
+                        "perplexity": math.exp(mean)})
+    return out
+
+
+def fit_power_law(sizes: list[int], losses: list[float]) -> dict | None:
+    """Fit loss(n) = a * n^-b + c on n > 0; None when there are too few points or it does not converge."""
+    import numpy as np
+    from scipy.optimize import curve_fit
+
+    pts = [(n, y) for n, y in zip(sizes, losses) if n > 0]
+    if len(pts) < 3:
+        return None
+    n, y = np.array([p[0] for p in pts], float), np.array([p[1] for p in pts], float)
+    try:
+        (a, b, c), _ = curve_fit(lambda x, a, b, c: a * np.power(x, -b) + c, n, y,
+                                 p0=(max(y[0] - y[-1], 1e-3) * n[0] ** 0.5, 0.5, y[-1] * 0.9), maxfev=20000)
+    except (RuntimeError, ValueError):
+        return None
+    return {"a": float(a), "b": float(b), "c": float(c)}
+
+
+def knee(base: float, sizes: list[int], losses: list[float], share: float = 0.95) -> int | None:
+    """Fewest examples (linear interpolation between measured sizes) reaching ``share`` of the gain the
+    largest size achieved over the base model."""
+    gain = base - losses[-1]
+    if gain <= 0:
+        return None
+    target = base - share * gain
+    prev_n, prev_y = 0, base
+    for n, y in zip(sizes, losses):
+        if y <= target:
+            return int(round(prev_n + (n - prev_n) * (prev_y - target) / max(prev_y - y, 1e-12)))
+        prev_n, prev_y = n, y
+    return sizes[-1]
+
+
+def run_curve(data: str | Path, out: Path, cfg: TrainConfig, eval_file: str | Path | None = None,
+              say=print) -> dict:
+    """Train every (arm, size, seed) point and write ``curve.json``, ``curve.png`` and ``curve.md``."""
+    out.mkdir(parents=True, exist_ok=True)
+    numeric = [int(s) for s in cfg.curve_sizes if s != "all"]
+    # Without "all", a random pool of 2x the largest size (rows over max_length are dropped) is enough.
+    pool = None if "all" in cfg.curve_sizes or not numeric else 2 * max(numeric) + 100
+    prep = prepare(data, cfg, eval_file, pool=pool)
+    tok, device = prep.tokenizer, pick_device()
+    bf16 = use_bf16(cfg, device)
+    pad, evals = tok.pad_token_id, prep.evals.examples
+    arms = {"curated": prep.train.examples}
+    run_dir = Path(data)
+    if cfg.curve_baseline and (run_dir / "annotated.parquet").is_file():
+        held = {e.row_id for e in evals}
+        raw = [r for r in raw_conversations(run_dir) if r["id"] not in held]
+        if pool is not None and len(raw) > pool:
+            raw = random.Random(cfg.seed).sample(raw, pool)
+        arms["random raw rows"] = encode_all(tok, raw, cfg.max_length, cfg.truncate).examples
+    largest = min(len(examples) for examples in arms.values())
+    sizes = sorted({largest if s == "all" else min(int(s), largest) for s in cfg.curve_sizes})
+    model, _, _ = lora_model(prep.model_dir, cfg, device)
+    initial = {k: v.detach().clone() for k, v in model.state_dict().items() if "lora_" in k}
+    with model.disable_adapter():
+        base = evaluate(model, evals, pad, device, bf16, cfg.batch_size)
+    say(f"base model: eval loss {base:.4f} on {len(evals)} held-out rows")
+    points: list[Point] = []
+    for arm, pool in arms.items():
+        for seed in range(cfg.curve_seeds):
+            order = list(range(len(pool)))
+            random.Random(seed).shuffle(order)
+            for size in sizes:
+                subset = [pool[i] for i in order[:size]]
+                model.load_state_dict(initial, strict=False)  # every point starts from the base model
+                run_cfg = cfg.model_copy(update={"seed": seed})
+                res = train_lora(model, pad, subset, None, run_cfg, device)  # evaluated once, below
+                loss = evaluate(model, evals, pad, device, bf16, cfg.batch_size)
+                points.append(Point(arm, size, seed, loss, res.steps, res.tokens_per_s))
+                say(f"{arm:>15} n={size:<5} seed={seed} eval loss {loss:.4f} ({res.steps} steps, "
+                    f"{res.tokens_per_s:,.0f} tokens/s)")
+    return write_curve(out, base, points, prep.data_info, cfg)
+
+
+def write_curve(out: Path, base: float, points: list[Point], data_info: dict, cfg: TrainConfig) -> dict:
+    summary = summarise(points)
+    curated = [s for s in summary if s["arm"] == "curated"]
+    sizes, losses = [s["size"] for s in curated], [s["eval_loss"] for s in curated]
+    fit = fit_power_law(sizes, losses)
+    result = {
+        "base_eval_loss": base, "base_perplexity": math.exp(base), "summary": summary,
+        "points": [p.__dict__ for p in points], "power_law": fit,
+        "examples_for_95pct_gain": knee(base, sizes, losses),
+        "predicted_loss_at_2x": (fit["a"] * (2 * sizes[-1]) ** -fit["b"] + fit["c"]) if fit else None,
+        "data": data_info, "config": cfg.model_dump(mode="json"),
+    }
+    (out / "curve.json").write_text(json.dumps(result, indent=2))
+    _plot(out / "curve.png", base, summary, fit)
+    (out / "curve.md").write_text(report_markdown(result))
+    return result
+
+
+def _plot(path: Path, base: float, summary: list[dict], fit: dict | None) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=110)
+    for arm, color in (("curated", "#1f6fb2"), ("random raw rows", "#c0392b")):
+        rows = [s for s in summary if s["arm"] == arm]
+        if rows:
+            x = [0] + [r["size"] for r in rows]
+            y = [base] + [r["eval_loss"] for r in rows]
+            err = [0] + [r["ci95"] for r in rows]
+            ax.errorbar(x, y, yerr=err, marker="o", capsize=3, color=color, label=arm)
+    if fit:
+        xs = np.linspace(max(1, min(s["size"] for s in summary)), 2 * max(s["size"] for s in summary), 100)
+        ax.plot(xs, fit["a"] * xs ** -fit["b"] + fit["c"], "--", color="#1f6fb2", alpha=0.5, label="power-law fit")
+    ax.set_xlabel("training examples")
+    ax.set_ylabel("held-out eval loss (mean, 95% CI over seeds)")
+    ax.set_title("Learning curve")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def report_markdown(result: dict) -> str:
+    lines = ["# Learning curve", "", f"Base model (0 examples): eval loss {result['base_eval_loss']:.4f} "
+             f"(perplexity {result['base_perplexity']:.2f}).", "",
+             "| arm | examples | seeds | eval loss | 95% CI | perplexity |", "|---|---|---|---|---|---|"]
+    for s in result["summary"]:
+        lines.append(f"| {s['arm']} | {s['size']} | {s['seeds']} | {s['eval_loss']:.4f} | ±{s['ci95']:.4f} | "
+                     f"{s['perplexity']:.2f} |")
+    lines.append("")
+    if result["examples_for_95pct_gain"] is not None:
+        lines.append(f"The curve flattens around {result['examples_for_95pct_gain']} examples: that many give 95% "
+                     "of the gain over the base model that the largest size gives.")
+    else:
+        lines.append("Training did not improve on the base model: no flattening point.")
+    if result["power_law"]:
+        f = result["power_law"]
+        lines.append(f"Power-law fit: loss(n) = {f['a']:.3f} * n^-{f['b']:.3f} + {f['c']:.3f}; it predicts "
+                     f"{result['predicted_loss_at_2x']:.4f} for twice the largest size.")
+    else:
+        lines.append("Too few sizes (or no convergence) for a power-law fit.")
+    lines += ["", "![learning curve](curve.png)", ""]
+    return "\n".join(lines)
