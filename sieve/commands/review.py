@@ -33,7 +33,8 @@ def run_review(run_dir: Path, db: Path | None, host: str, port: int, double_shar
         return 0
     env = {**os.environ, "SIEVE_REVIEW_DB": str(db.resolve())}
     cmd = [sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true", "--server.address", host,
-           "--server.port", str(port), "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
+           "--server.port", str(port), "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+           "--client.toolbarMode", "viewer"]
     return subprocess.call(cmd, env=env)
 
 
