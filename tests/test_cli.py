@@ -17,7 +17,7 @@ runner = CliRunner()
 def test_help_lists_every_command_with_an_example():
     res = runner.invoke(app, ["--help"])
     assert res.exit_code == 0
-    for cmd in ("ingest", "inspect", "curate"):
+    for cmd in ("ingest", "inspect", "curate", "review", "train", "generate"):
         assert cmd in res.output
         sub = runner.invoke(app, [cmd, "--help"])
         assert sub.exit_code == 0 and "Example" in sub.output

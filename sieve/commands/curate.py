@@ -5,26 +5,17 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import pydantic
 from rich.table import Table
 
 from curate.errors import SieveError
-from sieve.console import EXIT_NOTHING_READ, EXIT_USAGE, console, fail, out, progress
+from sieve.console import EXIT_NOTHING_READ, EXIT_USAGE, console, fail, load_config_or_fail, out, progress
 from sieve.commands.ingest import report_quarantine
 
 
 def load_config(path: Path | None, **overrides):
     from schemas.config import load_curate_config
 
-    try:
-        return load_curate_config(path, **overrides)
-    except FileNotFoundError:
-        fail(f"{path}: config file not found", EXIT_USAGE)
-    except pydantic.ValidationError as exc:
-        errs = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        fail(f"{path}: invalid config: {errs}", EXIT_USAGE)
-    except ValueError as exc:  # tomllib.TOMLDecodeError is a ValueError
-        fail(f"{path}: {exc}", EXIT_USAGE)
+    return load_config_or_fail(load_curate_config, path, **overrides)
 
 
 def run_explain(config: Path | None) -> int:

@@ -5,21 +5,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import pydantic
 
-from sieve.console import EXIT_USAGE, console, fail, out, progress
+from sieve.console import EXIT_USAGE, console, fail, load_config_or_fail, out, progress
 
 
 def _config(config: Path | None, **overrides):
     from schemas.train_config import load_train_config
 
-    try:
-        return load_train_config(config, **overrides)
-    except FileNotFoundError:
-        fail(f"{config}: config file not found", EXIT_USAGE)
-    except pydantic.ValidationError as exc:
-        errs = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in exc.errors())
-        fail(f"invalid train config: {errs}", EXIT_USAGE)
+    return load_config_or_fail(load_train_config, config, **overrides)
 
 
 def _sizes(curve: str) -> list:
