@@ -60,15 +60,19 @@ def _autocast(device: str, bf16: bool):
 
 
 def token_losses(model, batch, device: str, bf16: bool) -> tuple[torch.Tensor, int]:
-    """Sum of per-token cross-entropy over trained tokens, and their count."""
+    """Sum of per-token cross-entropy over trained tokens, and their count.
+
+    The LM head runs only at the positions that predict a trained token: with a 49k vocabulary, full
+    logits for every prompt token cost a fifth of the compute and gigabytes of memory for nothing."""
     ids, labels, mask = (t.to(device) for t in batch)
-    with _autocast(device, bf16):
-        logits = model(input_ids=ids, attention_mask=mask).logits
-    logits = logits[:, :-1].float()
     target = labels[:, 1:]
-    loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)), target.reshape(-1),
-                                             ignore_index=IGNORE, reduction="sum")
-    return loss, int((target != IGNORE).sum())
+    keep = target != IGNORE
+    causal_lm = model.get_base_model() if hasattr(model, "get_base_model") else model
+    with _autocast(device, bf16):
+        hidden = causal_lm.model(input_ids=ids, attention_mask=mask).last_hidden_state
+        logits = causal_lm.lm_head(hidden[:, :-1][keep])
+    loss = torch.nn.functional.cross_entropy(logits.float(), target[keep], reduction="sum")
+    return loss, int(keep.sum())
 
 
 @torch.no_grad()
