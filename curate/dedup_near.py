@@ -177,7 +177,7 @@ def near_duplicates(texts: list[str], cfg: DedupConfig,
 
     for bounds in chunks:  # the kernel itself runs on every core
         work(bounds)
-    eligible = np.fromiter((len(t.strip()) > 0 for t in texts), dtype=bool, count=n)
+    eligible = (sig != np.iinfo(np.uint32).max).any(axis=1)  # texts with at least one shingle
     bands, rows_per_band = lsh_params(cfg.lsh_threshold, cfg.num_perm)
     pairs = candidate_pairs(sig, eligible, bands, rows_per_band)
     good, sims = verify(sig, pairs, cfg.threshold)

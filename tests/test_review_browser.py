@@ -1,5 +1,6 @@
 """A real browser (Debian's Chromium driven by Playwright) against the running review app: sign in,
-accept one row, fix another; the store then holds both decisions. Saves a screenshot for the README."""
+accept one row, fix another, reject a third; the store then holds all three decisions. Saves a
+screenshot for the README."""
 
 import os
 import shutil
@@ -72,11 +73,13 @@ def test_accept_and_fix_in_a_real_browser(served):
         box.fill("A corrected answer, written by a person.")
         page.get_by_role("button", name="Save fix").click()
         expect(page.get_by_text("fixed by Ada")).to_be_visible(timeout=30_000)
+        page.get_by_role("button", name="Reject").click()  # with the default picked reason
+        expect(page.get_by_text("rejected by Ada")).to_be_visible(timeout=30_000)
         SHOT.parent.mkdir(exist_ok=True)
         page.screenshot(path=str(SHOT), full_page=False)
         browser.close()
     con = connect(db)
     rows = con.execute("SELECT row_id, action, reviewer FROM decisions ORDER BY seq").fetchall()
-    assert [(r["action"], r["reviewer"]) for r in rows] == [("accept", "Ada"), ("fix", "Ada")]
+    assert [(r["action"], r["reviewer"]) for r in rows] == [("accept", "Ada"), ("fix", "Ada"), ("reject", "Ada")]
     fix = history(con, rows[1]["row_id"])[0]
     assert "A corrected answer, written by a person." in fix["after"]

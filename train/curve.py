@@ -59,8 +59,10 @@ def fit_power_law(sizes: list[int], losses: list[float]) -> dict | None:
         return None
     n, y = np.array([p[0] for p in pts], float), np.array([p[1] for p in pts], float)
     try:
+        # Bounded: a loss floor c >= 0 and an exponent in [0.05, 2], else three points fit a degenerate line.
         (a, b, c), _ = curve_fit(lambda x, a, b, c: a * np.power(x, -b) + c, n, y,
-                                 p0=(max(y[0] - y[-1], 1e-3) * n[0] ** 0.5, 0.5, y[-1] * 0.9), maxfev=20000)
+                                 p0=(max(y[0] - y[-1], 1e-3) * n[0] ** 0.5, 0.5, y[-1] * 0.9),
+                                 bounds=([0.0, 0.05, 0.0], [np.inf, 2.0, np.inf]), maxfev=20000)
     except (RuntimeError, ValueError):
         return None
     return {"a": float(a), "b": float(b), "c": float(c)}
@@ -191,3 +193,16 @@ def report_markdown(result: dict) -> str:
         lines.append("Too few sizes (or no convergence) for a power-law fit.")
     lines += ["", "![learning curve](curve.png)", ""]
     return "\n".join(lines)
+
+
+def rerender(out: Path) -> dict:
+    """Recompute the summary, fit, plot and report of a finished curve from its ``curve.json``."""
+    saved = json.loads((out / "curve.json").read_text())
+    points = [Point(**p) for p in saved["points"]]
+    return write_curve(out, saved["base_eval_loss"], points, saved["data"], TrainConfig(**saved["config"]))
+
+
+if __name__ == "__main__":  # python -m train.curve RUN_DIR: re-plot a finished curve without retraining
+    import sys
+
+    print(report_markdown(rerender(Path(sys.argv[1]))))
