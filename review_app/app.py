@@ -21,9 +21,12 @@ REJECT_REASONS = ["wrong or misleading answer", "low quality", "duplicate", "uns
                   "not an instruction", "wrong language", "other (type it)"]
 
 
-@st.cache_resource
 def store(path: str):
-    return connect(path)
+    # One connection per browser session: sessions run in their own threads, and each decision is a
+    # transaction of its own (WAL and a busy timeout let the sessions' writes queue safely).
+    if st.session_state.get("db_path") != path:
+        st.session_state["con"], st.session_state["db_path"] = connect(path), path
+    return st.session_state["con"]
 
 
 def sign_in() -> str | None:

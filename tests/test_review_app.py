@@ -56,11 +56,11 @@ def test_reject_with_a_picked_reason(db):
 def test_fix_in_place_is_validated_then_saved(db):
     at = start()
     output = next(t for t in at.text_area if t.key.startswith("fix_output_"))
-    output.input("   ").run()
+    output.input("   ")  # inside a form: submitted together with the button
     at.button(key="save_fix").click().run()
     assert at.error and "not saved" in at.error[0].value
     output = next(t for t in at.text_area if t.key.startswith("fix_output_"))
-    output.input("A corrected answer.").run()
+    output.input("A corrected answer.")
     at.button(key="save_fix").click().run()
     assert at.success[0].value == "fixed by Linus"
     d = connect(db).execute("SELECT before, after FROM decisions WHERE action = 'fix'").fetchone()
