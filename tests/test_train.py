@@ -78,8 +78,10 @@ def test_train_save_reload_cycle(tiny, tmp_path):
     from train.recipe import run_train
 
     out = tmp_path / "run"
-    man = run_train(SAMPLE, out, cfg_for(tiny, epochs=2), say=lambda *_: None)
+    man = run_train(SAMPLE, out, cfg_for(tiny, epochs=2, merge=True), say=lambda *_: None)
     assert (out / "adapter" / "adapter_config.json").is_file()
+    merged = AutoModelForCausalLM.from_pretrained(out / "merged")  # --merge: a plain model, no adapter
+    assert not any("lora" in n for n, _ in merged.named_parameters())
     assert man["rows"]["train"] > 0 and man["trainable_parameters"] > 0
     assert man["result"]["eval_loss"] < man["result"]["base_eval_loss"]  # it learned something
     events = [json.loads(x)["event"] for x in (out / "metrics.jsonl").read_text().splitlines()]
