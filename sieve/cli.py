@@ -12,7 +12,7 @@ from typing import Annotated, Optional
 import typer
 
 from sieve import __version__
-from sieve.console import EXIT_USAGE, console, fail, out
+from sieve.console import EXIT_USAGE, fail, out
 
 app = typer.Typer(
     name="sieve",

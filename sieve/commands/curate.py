@@ -8,7 +8,7 @@ from pathlib import Path
 from rich.table import Table
 
 from curate.errors import SieveError
-from sieve.console import EXIT_NOTHING_READ, EXIT_USAGE, console, fail, load_config_or_fail, out, progress
+from sieve.console import EXIT_NOTHING_READ, console, fail, load_config_or_fail, out, progress
 from sieve.commands.ingest import report_quarantine
 
 
