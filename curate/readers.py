@@ -170,9 +170,6 @@ def _read_json_array(data: bytes, out: RawRows) -> None:
             line = line_of(exc.pos)
             col = exc.pos - text.rfind("\n", 0, exc.pos)
             nxt = text.find("{", exc.pos + 1)
-            trailing = text[pos] == "]" or text[pos:].lstrip().startswith("]")
-            if trailing:
-                break
             out.bad(line, "read.json_syntax", f"{exc.msg} (element skipped)", text[pos:nxt if nxt > 0 else n],
                     column=col)
             if nxt < 0:

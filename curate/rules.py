@@ -124,7 +124,8 @@ def quality_expr() -> pl.Expr:
 
 def apply_rules(frame: pl.DataFrame, cfg: CurateConfig) -> pl.DataFrame:
     """Add ``reasons`` (without dedup codes), ``quality`` and helper columns to a frame with signals."""
-    flags = {code: expr for code, expr in structure_flags().items()}
+    structure = structure_flags()
+    flags = dict(structure)
     for rule in RULES:
         if rule.when is not None:
             expr = rule.when(cfg)
@@ -134,7 +135,7 @@ def apply_rules(frame: pl.DataFrame, cfg: CurateConfig) -> pl.DataFrame:
     frame = frame.with_columns(
         lang_ok=(pl.col("lang_response").is_null() | pl.col("lang_response").is_in(expected or ["__any__"]))
         if expected else pl.lit(True),
-        structure_bad=pl.any_horizontal([structure_flags()[c] for c in STRUCTURE_CODES]),
+        structure_bad=pl.any_horizontal(list(structure.values())),
     )
     reasons = pl.concat_list([pl.when(e.fill_null(False)).then(pl.lit(code)).otherwise(pl.lit(None, pl.String))
                               for code, e in flags.items()]).list.drop_nulls()

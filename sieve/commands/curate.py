@@ -65,11 +65,9 @@ def run_curate_command(inputs: list[str], output: Path, config: Path | None, eva
             fail(str(exc))
     if result.frame.height == 0:
         report_quarantine(result, output / "quarantine.jsonl")
-        output.mkdir(parents=True, exist_ok=True)
-        from curate.atomic import atomic_write_text
+        from curate.ingest import write_quarantine
 
-        atomic_write_text(output / "quarantine.jsonl",
-                          "".join(r.model_dump_json() + "\n" for r in result.quarantine))
+        write_quarantine(result.quarantine, output / "quarantine.jsonl")
         console.print("[bold red]nothing could be read[/]")
         return EXIT_NOTHING_READ
     man = write_outputs(result, output)
