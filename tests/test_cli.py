@@ -102,3 +102,12 @@ def test_every_readme_command_runs(tmp_path):
         assert proc.returncode in (0, 3), f"{cmd}\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
         ran += 1
     assert ran >= 3
+
+
+def test_signal_docs_list_every_column_and_rule():
+    from curate.rules import RULES
+    from curate.signals import SIGNAL_COLUMNS
+
+    text = (ROOT / "docs" / "signals.md").read_text()
+    assert [k for k in SIGNAL_COLUMNS if f"`{k}`" not in text] == []
+    assert [r.code for r in RULES if f"`{r.code}`" not in text] == []
