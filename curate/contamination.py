@@ -2,7 +2,8 @@
 
 An eval prompt of at least ``n`` words matches a row when at least ``min_overlap`` of its word
 n-grams occur in the row's prompt (folded text); a shorter eval prompt (>= 4 words) matches when it
-is contained in the row's prompt; any eval prompt matches a row with the same folded prompt. The best
+is contained in the row's prompt; any eval prompt matches a row with the same folded prompt.
+Folding here is loose (punctuation and symbols ignored), unlike the dedup keys. The best
 match is reported with the eval row's id (its ``id`` field, else ``file:line``).
 """
 
@@ -14,7 +15,7 @@ import polars as pl
 
 from curate.formats import INPUT_KEYS, INSTRUCTION_KEYS, RowError, row_format, to_messages
 from curate.readers import expand_inputs, read_file
-from curate.text import fold
+from curate.text import fold_loose
 
 
 def load_eval_prompts(paths: list[str | Path]) -> pl.DataFrame:
@@ -55,9 +56,11 @@ def _ngrams(words: pl.Expr, n: int) -> pl.Expr:
 
 def contamination(frame: pl.DataFrame, evals: pl.DataFrame, n: int = 8, min_overlap: float = 0.5,
                   chunk_rows: int = 100_000) -> pl.DataFrame:
-    """Per row of ``frame`` (needs ``row_idx``, ``norm_prompt``): ``contamination_eval_id`` and
-    ``contamination_overlap`` (null when no eval prompt matches)."""
-    ev = evals.with_columns(norm=fold(pl.col("eval_prompt"))).filter(pl.col("norm") != "")
+    """Per row of ``frame`` (needs ``row_idx``, ``prompt``): ``contamination_eval_id`` and
+    ``contamination_overlap`` (null when no eval prompt matches). Both sides use the loose key
+    (:func:`curate.text.fold_loose`): a leak with changed punctuation is still a leak."""
+    frame = frame.select("row_idx", norm_prompt=fold_loose(pl.col("prompt")))
+    ev = evals.with_columns(norm=fold_loose(pl.col("eval_prompt"))).filter(pl.col("norm") != "")
     ev = ev.with_columns(words=pl.col("norm").str.split(" "))
     long_ev = ev.filter(pl.col("words").list.len() >= n).with_columns(ng=_ngrams(pl.col("words"), n))
     ev_ng = long_ev.select("eval_id", "ng", total=pl.col("ng").list.len()).explode("ng")

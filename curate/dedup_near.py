@@ -8,9 +8,11 @@ then ``a * h + b`` in uint32), so for the same 32-bit shingle hashes they equal 
 vectorised over whole chunks (numpy, polars) or in compiled loops (numba, :mod:`curate.minhash_kernels`),
 never per row in Python.
 
-Candidates from LSH are approximate: a pair only counts when its estimated Jaccard similarity (share
-of equal signature values) reaches ``threshold``. Clusters are the connected components of verified
-pairs (scipy), so A~B and B~C put A, B and C in one cluster.
+Candidates from LSH are approximate: a pair is a candidate when its estimated Jaccard similarity (share
+of equal signature values) reaches ``threshold - verify_margin``; candidate groups are the connected
+components of those pairs (scipy). Groups are not verdicts: :func:`assign_near` then walks each group in
+quality order and marks a row a near duplicate only when the true Jaccard of its shingle set with a
+*kept* member reaches ``threshold`` (no chaining: A~B and B~C never make C a copy of A).
 """
 
 from __future__ import annotations
@@ -180,7 +182,7 @@ def near_duplicates(texts: list[str], cfg: DedupConfig,
     eligible = (sig != np.iinfo(np.uint32).max).any(axis=1)  # texts with at least one shingle
     bands, rows_per_band = lsh_params(cfg.lsh_threshold, cfg.num_perm)
     pairs = candidate_pairs(sig, eligible, bands, rows_per_band)
-    good, sims = verify(sig, pairs, cfg.threshold)
+    good, sims = verify(sig, pairs, max(cfg.threshold - cfg.verify_margin, cfg.lsh_threshold))
     cluster = np.full(n, -1, dtype=np.int64)
     best = np.zeros(n, dtype=np.float32)
     if len(good):
@@ -192,3 +194,48 @@ def near_duplicates(texts: list[str], cfg: DedupConfig,
         np.maximum.at(best, good[:, 0], sims)
         np.maximum.at(best, good[:, 1], sims)
     return NearResult(cluster=cluster, similarity=best, candidates=len(pairs), verified=len(good))
+
+
+def shingle_sets(texts: list[str], cfg: DedupConfig) -> list[np.ndarray]:
+    """Each text's set of 32-bit shingle hashes (sorted, unique), as :func:`signatures` sees it."""
+    tokens, offsets = token_arrays([t[: cfg.max_chars] for t in texts], cfg.shingle)
+    hv, row = shingle_hashes(tokens, offsets, cfg.ngram)
+    order = np.lexsort((hv, row))
+    hv, row = hv[order], row[order]
+    bounds = np.searchsorted(row, np.arange(len(texts) + 1))
+    return [np.unique(hv[bounds[i]:bounds[i + 1]]) for i in range(len(texts))]
+
+
+def jaccard(a: np.ndarray, b: np.ndarray) -> float:
+    """Jaccard similarity of two sorted unique hash arrays (0 when both are empty)."""
+    union = len(a) + len(b)
+    if union == 0:
+        return 0.0
+    inter = len(np.intersect1d(a, b, assume_unique=True))
+    return inter / (union - inter)
+
+
+def assign_near(groups: np.ndarray, texts: list[str], cfg: DedupConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Greedy near-duplicate assignment within candidate groups, rows given in quality order (best first).
+
+    A row whose true shingle Jaccard with an already kept member of its group reaches ``cfg.threshold``
+    is that member's near duplicate; any other row is kept and may absorb later rows. Returns, per row,
+    the position of the kept member it duplicates (-1: kept) and that similarity (0 for kept rows).
+    """
+    n = len(texts)
+    kept_of = np.full(n, -1, dtype=np.int64)
+    sim = np.zeros(n, dtype=np.float32)
+    sets = shingle_sets(texts, cfg)
+    reps: dict[int, list[int]] = {}
+    for i in range(n):
+        group_reps = reps.setdefault(int(groups[i]), [])
+        best, best_j = 0.0, -1
+        for j in group_reps:
+            s = jaccard(sets[i], sets[j])
+            if s > best:
+                best, best_j = s, j
+        if best_j >= 0 and best >= cfg.threshold:
+            kept_of[i], sim[i] = best_j, best
+        else:
+            group_reps.append(i)
+    return kept_of, sim

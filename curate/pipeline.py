@@ -22,7 +22,7 @@ from curate.rules import apply_rules, pick_representatives, verdicts
 from curate.signals import content_signals, length_signals, pii_signals, repetition_signals
 from curate.signals.language import detect_languages
 from curate.signals.readability import flesch_reading_ease
-from curate.text import with_views
+from curate.text import near_text, with_views
 from schemas.config import CurateConfig
 from schemas.records import QuarantineRecord
 
@@ -103,12 +103,13 @@ def _near(frame: pl.DataFrame, cfg: CurateConfig, advance: Callable[[int], None]
     firsts = frame.select("row_idx", "norm_prompt", "norm_response", k=key.hash()).unique("k", keep="first",
                                                                                          maintain_order=True)
     advance(frame.height - firsts.height)
-    texts = (firsts["norm_prompt"] + " " + firsts["norm_response"]).to_list()
+    texts = firsts.select(near_text())["text"].to_list()
     res = near_duplicates(texts, cfg.dedup, on_progress=advance)
-    cluster, sim = pl.Series(res.cluster), pl.Series(res.similarity)
-    near = firsts.select("k", near_cluster=pl.when(cluster >= 0).then(cluster),
-                         near_similarity=pl.when(cluster >= 0).then(sim))
-    return frame.with_columns(k=key.hash()).join(near, on="k", how="left", maintain_order="left").drop("k")
+    cluster = pl.Series(res.cluster)
+    # candidate groups only: which rows are near duplicates of a kept row is decided with quality known
+    near = firsts.select("k", near_cluster=pl.when(cluster >= 0).then(cluster))
+    return (frame.with_columns(k=key.hash()).join(near, on="k", how="left", maintain_order="left").drop("k")
+            .with_columns(near_similarity=pl.lit(None, pl.Float32)))
 
 
 def _signals(frame: pl.DataFrame, cfg: CurateConfig, evals: pl.DataFrame | None,
@@ -120,8 +121,10 @@ def _signals(frame: pl.DataFrame, cfg: CurateConfig, evals: pl.DataFrame | None,
         parts.append(_signals_chunk(part, cfg))
         advance(part.height)
     frame = pl.concat(parts) if parts else frame
+    sc_ = cfg.signals
     if evals is not None and evals.height:
-        frame = pl.concat([frame, contamination(frame, evals, cfg.signals.contamination_ngram)], how="horizontal")
+        frame = pl.concat([frame, contamination(frame, evals, sc_.contamination_ngram,
+                                                       sc_.contamination_min_overlap)], how="horizontal")
     else:
         frame = frame.with_columns(contamination_eval_id=pl.lit(None, pl.String),
                                    contamination_overlap=pl.lit(None, pl.Float64))
@@ -130,7 +133,7 @@ def _signals(frame: pl.DataFrame, cfg: CurateConfig, evals: pl.DataFrame | None,
 
 def _signals_chunk(frame: pl.DataFrame, cfg: CurateConfig) -> pl.DataFrame:
     sc = cfg.signals
-    frame = frame.with_columns(*length_signals(), *content_signals(cfg.rules.truncation_min_words),
+    frame = frame.with_columns(*length_signals(), *content_signals(cfg.rules),
                                *repetition_signals(), *pii_signals())
     p = detect_languages(frame["prompt"], sc.language_backend, sc.language_min_chars)
     r = detect_languages(frame["response"], sc.language_backend, sc.language_min_chars)

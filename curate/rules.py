@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from curate.structure import structure_flags
+from curate.text import near_text
 from schemas.checks import STRUCTURE_CODES
 from schemas.config import CurateConfig
 
@@ -44,14 +45,15 @@ def _langs(cfg: CurateConfig) -> pl.Expr | None:
 
 
 def _mismatch(cfg: CurateConfig) -> pl.Expr:
-    sure = (pl.col("lang_prompt_score") >= 0.8) & (pl.col("lang_response_score") >= 0.8)
+    least = cfg.signals.mismatch_min_score
+    sure = (pl.col("lang_prompt_score") >= least) & (pl.col("lang_response_score") >= least)
     return sure & (pl.col("lang_prompt") != pl.col("lang_response"))
 
 
 RULES: list[Rule] = [
     *(Rule(code, None, why, None) for code, why in STRUCTURE_CODES.items()),
     Rule("dedup.exact", "dedup.exact", "same prompt and response (folded) as a better row", None),
-    Rule("dedup.same_prompt", "dedup.same_prompt", "same prompt as a better-scored row with another answer", None),
+    Rule("dedup.same_prompt", "dedup.same_prompt", "same prompt as a better-scored row with another answer (review: both may be good)", None),
     Rule("dedup.near", "dedup.threshold", "near duplicate (MinHash, verified Jaccard) of a better row", None),
     Rule("length.response_empty", None, "the response is empty or whitespace", lambda c: pl.col("response_empty")),
     Rule("length.response_too_short", "rules.min_response_chars", "the response is very short",
@@ -85,9 +87,13 @@ RULES: list[Rule] = [
          _thr("max_echo_similarity", lambda v: pl.col("echo_similarity") >= v)),
     Rule("content.repeated_response", "rules.max_response_reuse",
          "the same response answers many different prompts (canned or junk output)",
-         _thr("max_response_reuse", lambda v: (pl.col("response_reuse") > v) & (pl.col("response_chars") >= 20))),
+         lambda c: None if c.rules.max_response_reuse is None else (
+             (pl.col("response_reuse") > c.rules.max_response_reuse)
+             & (pl.col("response_chars") >= c.rules.min_chars_for_share_rules))),
     Rule("content.junk", "rules.max_junk_share", "the response is mostly symbols (responses of 20+ chars)",
-         _thr("max_junk_share", lambda v: (pl.col("junk_share") > v) & (pl.col("response_chars") >= 20))),
+         lambda c: None if c.rules.max_junk_share is None else (
+             (pl.col("junk_share") > c.rules.max_junk_share)
+             & (pl.col("response_chars") >= c.rules.min_chars_for_share_rules))),
     Rule("pii.email", None, "an e-mail address", lambda c: pl.col("pii_email")),
     Rule("pii.phone", None, "a phone number", lambda c: pl.col("pii_phone")),
     Rule("pii.ip", None, "an IP address", lambda c: pl.col("pii_ip")),
@@ -99,27 +105,30 @@ RULES: list[Rule] = [
 SEVERITY = {"keep": 0, "review": 1, "drop": 2}
 
 
-def quality_expr() -> pl.Expr:
+def quality_expr(cfg: CurateConfig) -> pl.Expr:
     """Composite quality in [0, 1], independent of duplicates (it decides which duplicate is kept).
 
-    A base score rewards substantive answers (length, saturating at ~150 words) without repetition,
-    symbols or off-language text; penalties then scale it down for defects that make a row useless
-    (empty, refusal, placeholder, echo, one canned answer for many prompts) or doubtful (truncated,
-    structure problems).
+    A base score rewards substantive answers (length, saturating at ``quality.saturate_words``) without
+    repetition, symbols or off-language text; penalties then scale it down for defects that make a row
+    useless (empty, refusal, placeholder, echo, one canned answer for many prompts) or doubtful
+    (truncated, structure problems). Weights and penalties: :class:`schemas.config.QualityConfig`.
     """
-    length = (pl.col("response_words").cast(pl.Float64).log1p() / pl.lit(150.0).log1p()).clip(0, 1)
-    base = (0.4 * length
-            + 0.2 * (1 - (pl.col("top_ngram_share") * 2).clip(0, 1))
-            + 0.15 * (1 - pl.col("dup_line_share").clip(0, 1))
-            + 0.15 * (1 - (pl.col("junk_share") * 4).clip(0, 1))
-            + 0.1 * pl.col("lang_ok").cast(pl.Float64))
+    q = cfg.quality
+    length = (pl.col("response_words").cast(pl.Float64).log1p() / pl.lit(float(q.saturate_words)).log1p()).clip(0, 1)
+    base = (q.w_length * length
+            + q.w_ngram * (1 - (pl.col("top_ngram_share") * 2).clip(0, 1))
+            + q.w_dup_lines * (1 - pl.col("dup_line_share").clip(0, 1))
+            + q.w_junk * (1 - (pl.col("junk_share") * 4).clip(0, 1))
+            + q.w_language * pl.col("lang_ok").cast(pl.Float64))
+    reuse = cfg.rules.max_response_reuse
+    reused = pl.lit(False) if reuse is None else pl.col("response_reuse") > reuse
     penalty = (pl.when(pl.col("response_empty")).then(0.0).otherwise(1.0)
                * pl.when(pl.col("refusal") | pl.col("placeholder_response") | (pl.col("echo_similarity") >= 1))
-               .then(0.2).otherwise(1.0)
-               * pl.when(pl.col("truncated")).then(0.6).otherwise(1.0)
-               * pl.when(pl.col("response_reuse") > 3).then(0.3).otherwise(1.0)
-               * pl.when(pl.col("structure_bad")).then(0.5).otherwise(1.0))
-    return (base * penalty).clip(0, 1)
+               .then(q.penalty_useless).otherwise(1.0)
+               * pl.when(pl.col("truncated")).then(q.penalty_truncated).otherwise(1.0)
+               * pl.when(reused).then(q.penalty_reused).otherwise(1.0)
+               * pl.when(pl.col("structure_bad")).then(q.penalty_structure).otherwise(1.0))
+    return (base * penalty).fill_null(0.0).clip(0, 1)
 
 
 def apply_rules(frame: pl.DataFrame, cfg: CurateConfig) -> pl.DataFrame:
@@ -139,28 +148,32 @@ def apply_rules(frame: pl.DataFrame, cfg: CurateConfig) -> pl.DataFrame:
     )
     reasons = pl.concat_list([pl.when(e.fill_null(False)).then(pl.lit(code)).otherwise(pl.lit(None, pl.String))
                               for code, e in flags.items()]).list.drop_nulls()
-    return frame.with_columns(reasons=reasons, quality=quality_expr())
+    return frame.with_columns(reasons=reasons, quality=quality_expr(cfg))
 
 
 def pick_representatives(frame: pl.DataFrame, cfg: CurateConfig) -> pl.DataFrame:
     """Add dedup reason codes to every cluster member but the best (quality, then first seen).
 
-    Order: exact clusters first; their representatives then compete in near clusters; the survivors
-    compete in same-prompt clusters. ``dup_cluster`` names the largest cluster a row belongs to.
+    Order: exact clusters first; their representatives then compete in near-duplicate groups (a row is
+    a near duplicate only of a kept row it really resembles, see :func:`curate.dedup_near.assign_near`);
+    the survivors compete in same-prompt clusters. ``dup_cluster`` names the cluster a row lost in, or
+    the widest one it heads.
     """
-    ranked = frame.sort(["quality", "row_idx"], descending=[True, False])
+    ranked = frame.sort(["quality", "row_idx"], descending=[True, False]).with_columns(_alive=pl.lit(True))
     codes = []
-    steps = [("exact_cluster", "dedup.exact", cfg.dedup.exact),
-             ("near_cluster", "dedup.near", cfg.dedup.near),
-             ("prompt_cluster", "dedup.same_prompt", cfg.dedup.same_prompt)]
-    ranked = ranked.with_columns(_alive=pl.lit(True))
-    for col, code, enabled in steps:
+    for col, code, enabled in [("exact_cluster", "dedup.exact", cfg.dedup.exact),
+                               ("near_cluster", "dedup.near", cfg.dedup.near),
+                               ("prompt_cluster", "dedup.same_prompt", cfg.dedup.same_prompt)]:
         if not enabled:
             continue
-        # the first alive row of each cluster (in quality order) is its representative
-        first_alive = pl.col("row_idx").filter(pl.col("_alive")).first().over(col)
-        loser = pl.col(col).is_not_null() & pl.col("_alive") & (pl.col("row_idx") != first_alive)
-        ranked = ranked.with_columns(**{f"_{code}": loser}).with_columns(_alive=pl.col("_alive") & ~pl.col(f"_{code}"))
+        if code == "dedup.near":
+            ranked = _near_losers(ranked, cfg)
+        else:
+            # the first alive row of each cluster (in quality order) is its representative
+            first_alive = pl.col("row_idx").filter(pl.col("_alive")).first().over(col)
+            loser = pl.col(col).is_not_null() & pl.col("_alive") & (pl.col("row_idx") != first_alive)
+            ranked = ranked.with_columns(**{f"_{code}": loser})
+        ranked = ranked.with_columns(_alive=pl.col("_alive") & ~pl.col(f"_{code}"))
         codes.append(code)
     dedup_reasons = pl.concat_list([pl.when(pl.col(f"_{c}")).then(pl.lit(c)).otherwise(pl.lit(None, pl.String))
                                     for c in codes]).list.drop_nulls() if codes else pl.lit([], pl.List(pl.String))
@@ -172,6 +185,27 @@ def pick_representatives(frame: pl.DataFrame, cfg: CurateConfig) -> pl.DataFrame
                           labels["dedup.near"], labels["dedup.exact"], labels["dedup.same_prompt"])
     ranked = ranked.with_columns(reasons=pl.concat_list("reasons", dedup_reasons), dup_cluster=cluster)
     return ranked.drop([c for c in ranked.columns if c.startswith("_")]).sort("row_idx")
+
+
+def _near_losers(ranked: pl.DataFrame, cfg: CurateConfig) -> pl.DataFrame:
+    """``_dedup.near`` for alive rows (in quality order) that duplicate a kept row of their candidate group;
+    ``near_cluster`` becomes the kept row's ``row_idx`` for it and its duplicates (null elsewhere) and
+    ``near_similarity`` each duplicate's exact Jaccard with it."""
+    from curate.dedup_near import assign_near
+
+    cand = ranked.filter(pl.col("_alive") & pl.col("near_cluster").is_not_null())
+    kept_of, sim = assign_near(cand["near_cluster"].to_numpy(), cand.select(near_text())["text"].to_list(), cfg.dedup)
+    idx = cand["row_idx"].to_numpy()
+    dupes = pl.DataFrame({"row_idx": idx, "_dedup.near": kept_of >= 0, "_kept": idx[kept_of], "_s": sim}).select(
+        "row_idx", "_dedup.near", _group=pl.when("_dedup.near").then("_kept"), _sim=pl.when("_dedup.near").then("_s"))
+    heads = dupes.filter("_dedup.near").select(row_idx="_group").unique().with_columns(_head=pl.lit(True))
+    ranked = (ranked.drop("near_cluster", "near_similarity")
+              .join(dupes, on="row_idx", how="left", maintain_order="left")
+              .join(heads, on="row_idx", how="left", maintain_order="left"))
+    return ranked.with_columns(
+        pl.col("_dedup.near").fill_null(False),
+        near_cluster=pl.when(pl.col("_head")).then(pl.col("row_idx")).otherwise(pl.col("_group")),
+        near_similarity=pl.col("_sim").cast(pl.Float32)).drop("_group", "_sim", "_head")
 
 
 def verdicts(frame: pl.DataFrame, cfg: CurateConfig) -> pl.DataFrame:

@@ -25,5 +25,7 @@ def structure_flags() -> dict[str, pl.Expr]:
         "structure.consecutive_assistant": prev_same("assistant"),
         "structure.no_assistant": ~has_assistant,
         "structure.not_ending_with_assistant": has_assistant & (roles.list.last() != "assistant"),
+        "structure.assistant_first": roles.list.eval(pl.element().filter(pl.element() != "system").first()
+                                                     == "assistant").list.first().fill_null(False),
         "structure.unknown_role": roles.list.eval((~pl.element().is_in(sorted(KNOWN_ROLES))).any()).list.first(),
     }

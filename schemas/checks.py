@@ -17,6 +17,7 @@ STRUCTURE_CODES: dict[str, str] = {
     "structure.no_assistant": "the conversation has no assistant turn",
     "structure.not_ending_with_assistant": "the conversation does not end with an assistant turn",
     "structure.unknown_role": "a message has a role other than system, user or assistant",
+    "structure.assistant_first": "the first turn after any system prompt is the assistant's (an answer to nothing)",
 }
 
 
@@ -37,6 +38,9 @@ def check_messages(messages: Sequence[Mapping[str, object]]) -> list[str]:
             codes.add("structure.system_not_first")
         if i > 0 and role == roles[i - 1] and role in ("user", "assistant"):
             codes.add(f"structure.consecutive_{role}")
+    first = next((r for r in roles if r != "system"), None)
+    if first == "assistant":
+        codes.add("structure.assistant_first")
     if "assistant" not in roles:
         codes.add("structure.no_assistant")
     elif roles[-1] != "assistant":

@@ -9,23 +9,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from schemas.section import Section
 from schemas.toml_source import config_data
 
 Verdict = Literal["keep", "review", "drop"]
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+_Section = Section
 
-    @model_validator(mode="before")
-    @classmethod
-    def _none_strings(cls, data: Any) -> Any:
-        # TOML has no null: "none" (any case) is how a file switches a threshold off.
-        if isinstance(data, dict):
-            return {k: (None if isinstance(v, str) and v.lower() == "none" else v) for k, v in data.items()}
-        return data
+# Fields a --column-map / [ingest.column_map] entry may name as its destination.
+MAP_TARGETS = ("instruction", "input", "output", "system", "messages", "conversations", "prompt",
+               "completion", "id")
 
 
 class IngestConfig(_Section):
@@ -35,6 +31,14 @@ class IngestConfig(_Section):
         "conversations, prompt, completion). Applied before format detection.",
     )
     recover_broken_json: bool = Field(True, description="Read JSON arrays element by element when the file does not parse.")
+
+    @field_validator("column_map")
+    @classmethod
+    def _targets(cls, value: dict[str, str]) -> dict[str, str]:
+        bad = sorted(f"{k}={v}" for k, v in value.items() if v not in MAP_TARGETS)
+        if bad:
+            raise ValueError(f"unknown destination field in {bad}; a destination is one of {', '.join(MAP_TARGETS)}")
+        return value
 
 
 class DedupConfig(_Section):
@@ -47,8 +51,12 @@ class DedupConfig(_Section):
     ngram: int = Field(5, ge=1, le=32)
     num_perm: int = Field(128, ge=16, le=1024, description="MinHash permutations (datasketch semantics).")
     threshold: float = Field(
-        0.7, gt=0, le=1, description="Estimated Jaccard a candidate pair must reach. 0.7 on char 5-grams keeps"
+        0.7, gt=0, le=1, description="Jaccard (exact, of the shingle sets) a row needs with a kept row to be its near duplicate. 0.7 on char 5-grams keeps"
         " >95% of rows with 5% of their words replaced (their true Jaccard is often just under 0.8; see bench/)")
+    verify_margin: float = Field(
+        0.1, ge=0, lt=1, description="Candidate pairs need an estimated Jaccard of threshold - margin: with 128 "
+        "permutations the estimate's standard error at 0.7 is ~0.04, so 0.1 (2.5 sigma) loses almost no true "
+        "pair; the verdict itself uses the exact Jaccard of the shingle sets.")
     lsh_threshold: float = Field(
         0.5, gt=0, le=1, description="Band threshold for LSH candidates; lower than threshold so few true pairs are missed."
     )
@@ -73,26 +81,66 @@ class SignalsConfig(_Section):
         0.5, ge=0, le=1, description="language.unexpected only when the detector is at least this confident.")
     readability: bool = Field(True, description="Flesch reading ease of the response (textstat).")
     contamination_ngram: int = Field(8, ge=3, description="Word n-gram length for eval-set overlap.")
+    contamination_min_overlap: float = Field(
+        0.5, gt=0, le=1, description="Share of a long eval prompt's n-grams a row's prompt must contain: half "
+        "an 8-gram set is far beyond chance overlap, yet catches a prompt copied with a few words changed.")
+    mismatch_min_score: float = Field(
+        0.8, ge=0, le=1, description="language.mismatch only when both detections are at least this sure: "
+        "below 0.8 the lite fastText model often disagrees with itself on short or mixed texts.")
 
 
 class RulesConfig(_Section):
     """Thresholds; ``None`` switches the rule off. Each maps to reason codes listed by ``--explain``."""
 
-    min_response_chars: int | None = Field(5, description="length.response_too_short below this")
-    max_response_tokens: int | None = Field(4096, description="length.response_too_long above this (approx tokens)")
-    max_prompt_tokens: int | None = Field(4096, description="length.prompt_too_long above this (approx tokens)")
+    min_response_chars: int | None = Field(5, ge=0, description="length.response_too_short below this")
+    max_response_tokens: int | None = Field(4096, ge=1, description="length.response_too_long above this (approx tokens)")
+    max_prompt_tokens: int | None = Field(4096, ge=1, description="length.prompt_too_long above this (approx tokens)")
     truncation_min_words: int | None = Field(
-        30, description="responses at least this long that stop mid-sentence count as truncated"
+        30, ge=1, description="responses at least this long that stop mid-sentence count as truncated"
     )
-    max_dup_line_share: float | None = Field(0.3, description="repetition.lines above this share of repeated lines")
-    max_top_ngram_share: float | None = Field(0.2, description="repetition.ngrams: most common word 3-gram share")
-    min_ngram_words: int = Field(30, description="repetition.ngrams only for responses of at least this many words")
-    max_char_run: int | None = Field(20, description="repetition.chars: one character repeated this many times")
+    max_dup_line_share: float | None = Field(0.3, ge=0, le=1, description="repetition.lines above this share of repeated lines")
+    max_top_ngram_share: float | None = Field(0.2, ge=0, le=1, description="repetition.ngrams: most common word 3-gram share")
+    min_ngram_words: int = Field(30, ge=1, description="repetition.ngrams only for responses of at least this many words")
+    max_char_run: int | None = Field(20, ge=2, description="repetition.chars: one character repeated this many times")
     max_response_reuse: int | None = Field(
-        3, description="content.repeated_response when one response answers more than this many distinct prompts")
-    max_junk_share: float | None = Field(0.25, description="content.junk: share of symbol characters in the response")
+        3, ge=1, description="content.repeated_response when one response answers more than this many distinct prompts")
+    max_junk_share: float | None = Field(0.25, ge=0, le=1, description="content.junk: share of symbol characters in the response")
     min_readability: float | None = Field(None, description="readability.low below this Flesch score (off by default)")
-    max_echo_similarity: float | None = Field(0.95, description="content.echo when the response repeats the prompt")
+    max_echo_similarity: float | None = Field(
+        0.95, ge=0, le=1, description="content.echo when the response repeats the prompt")
+    echo_min_prompt_chars: int = Field(
+        20, ge=1, description="a response that starts by restating a prompt only counts as an echo for prompts "
+        "of 20+ chars: a short prompt ('Name a fruit.') is naturally repeated by a good answer")
+    echo_max_growth: float = Field(
+        1.3, ge=1, description="...and only when it adds under 30% to the prompt's length (more is an answer)")
+    min_chars_for_share_rules: int = Field(
+        20, ge=1, description="content.junk and content.repeated_response only for responses of 20+ chars: "
+        "short answers ('4', 'Yes.', ':)') are legitimately symbol-heavy and legitimately repeated")
+
+
+class QualityConfig(_Section):
+    """The composite quality score in [0, 1] that ranks rows and picks which duplicate is kept.
+
+    base = weighted sum of five terms in [0, 1] (weights sum to 1); penalties then multiply it.
+    """
+
+    w_length: float = Field(0.4, ge=0, description="substance dominates: log(words) saturating at saturate_words")
+    w_ngram: float = Field(0.2, ge=0, description="1 - 2 x top word 3-gram share (a looping answer scores 0)")
+    w_dup_lines: float = Field(0.15, ge=0, description="1 - share of repeated lines")
+    w_junk: float = Field(0.15, ge=0, description="1 - 4 x symbol share (a quarter symbols scores 0)")
+    w_language: float = Field(0.1, ge=0, description="the response is in an expected language")
+    saturate_words: int = Field(150, ge=1, description="~150 words: a full answer; longer is not better per se")
+    penalty_useless: float = Field(0.2, ge=0, le=1, description="x this for refusal, placeholder or echo")
+    penalty_truncated: float = Field(0.6, ge=0, le=1, description="x this for a cut-off answer")
+    penalty_reused: float = Field(0.3, ge=0, le=1, description="x this for a canned answer (see rules.max_response_reuse)")
+    penalty_structure: float = Field(0.5, ge=0, le=1, description="x this for a structure problem")
+
+    @model_validator(mode="after")
+    def _weights(self) -> QualityConfig:
+        total = self.w_length + self.w_ngram + self.w_dup_lines + self.w_junk + self.w_language
+        if abs(total - 1) > 1e-6:
+            raise ValueError(f"quality weights w_* must sum to 1 (they sum to {total:g})")
+        return self
 
 
 DEFAULT_ACTIONS: dict[str, Verdict] = {
@@ -103,8 +151,9 @@ DEFAULT_ACTIONS: dict[str, Verdict] = {
     "structure.no_assistant": "drop",
     "structure.not_ending_with_assistant": "drop",
     "structure.unknown_role": "drop",
+    "structure.assistant_first": "review",
     "dedup.exact": "drop",
-    "dedup.same_prompt": "drop",
+    "dedup.same_prompt": "review",  # two good answers to one prompt are not a duplicate: a reviewer decides
     "dedup.near": "drop",
     "length.response_empty": "drop",
     "length.response_too_short": "review",
@@ -139,6 +188,7 @@ class CurateConfig(_Section):
     dedup: DedupConfig = Field(default_factory=DedupConfig)
     signals: SignalsConfig = Field(default_factory=SignalsConfig)
     rules: RulesConfig = Field(default_factory=RulesConfig)
+    quality: QualityConfig = Field(default_factory=QualityConfig)
     actions: dict[str, Verdict] = Field(
         default_factory=lambda: dict(DEFAULT_ACTIONS), description="Reason code -> verdict."
     )

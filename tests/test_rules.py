@@ -20,7 +20,7 @@ def reasons_of(frame: pl.DataFrame, cfg: CurateConfig | None = None, evals=None)
 
 ALPACA_SINGLE = [  # source line in alpaca_data_52k.jsonl -> the only code it gets
     (82, "length.response_too_short"), (136, "content.external_reference"), (2751, "pii.email"),
-    (649, "repetition.chars"), (89, "format.truncated"), (1404, "pii.phone"), (9, "content.placeholder_response"),
+    (649, "repetition.chars"), (41220, "format.truncated"), (1404, "pii.phone"), (9, "content.placeholder_response"),
     (7025, "pii.ip"), (13818, "content.echo"), (975, "repetition.lines"), (1603, "repetition.ngrams"),
     (342, "language.unexpected"), (4738, "content.junk"), (564, "content.placeholder_prompt"),
     (7023, "content.refusal"), (27840, "pii.card"),
@@ -91,6 +91,7 @@ def test_dedup_same_prompt_keeps_the_best_answer():
     out = curate_frame(rows, cfg)
     codes = out["reasons"].to_list()
     assert sum(c == ["dedup.same_prompt"] for c in codes) == rows.height - 1
+    assert set(curate_frame(rows, cfg)["verdict"]) == {"keep", "review"}  # a reviewer decides, nothing dropped
     best = out.filter(pl.col("reasons").list.len() == 0)["quality"][0]
     assert best == out["quality"].max()
 
@@ -98,9 +99,8 @@ def test_dedup_same_prompt_keeps_the_best_answer():
 def test_repeated_response_across_many_prompts():
     null = ingest([DATA / "alpaca_eval" / "outputs" / "NullModel.json"]).frame.head(5)
     cfg = CurateConfig.model_validate({"dedup": {"near": False}})
-    # its junk is also full of unbalanced brackets (format.truncated) and of no clear language
     for reasons in reasons_of(null, cfg):
-        assert {"content.repeated_response", "format.truncated"} <= set(reasons)
+        assert "content.repeated_response" in reasons
 
 
 def test_contamination_flags_exactly_the_self_instruct_prompts_of_alpaca_eval():

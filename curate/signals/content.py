@@ -4,46 +4,65 @@ from __future__ import annotations
 
 import polars as pl
 
-from curate.signals.patterns import pattern
+from curate.text import fold_loose
+from schemas.config import RulesConfig
+
+from curate.signals.patterns import pattern, pattern_body
 
 CONTENT_COLUMNS = {
     "refusal": "the response contains a refusal or AI boilerplate phrase (patterns/refusal.txt)",
     "placeholder_prompt": "the prompt holds an unfilled placeholder such as <noinput> or {{name}}",
     "placeholder_response": "the response holds an unfilled placeholder",
     "external_reference": "the prompt depends on a URL or attachment the model cannot see",
-    "echo_similarity": "1.0 when the folded response equals the folded prompt or starts by repeating it",
+    "echo_similarity": "1.0 when the response equals the prompt or starts by repeating it (case, width, punctuation and spacing ignored)",
     "junk_share": "share of response characters that are symbols: not letters, marks, digits, whitespace or . , ; : ! ? ' \" ( ) -",
-    "truncated": "the response ends mid-sentence (a long last line ending on a lowercase letter or comma), "
-                 "or has an odd number of code fences or more opening than closing brackets",
+    "truncated": "the response stops mid-thought: it ends on a comma, a hyphen or a word a sentence cannot end "
+                 "on (patterns/dangling.txt), inside an open code fence, or with a bracket opened on its last "
+                 "line and never closed (responses of rules.truncation_min_words+ words)",
 }
 
-# Mid-sentence: the text ends on a lowercase letter or a comma, and its last line is a long one
-# (list items and headings end without a full stop and are not truncation).
-_CUT = r"(?:^|\n)[^\n]*(?:\S+[ \t]+){9,}[^\n]*[\p{Ll},][ \t]*$"
+# The last word of the text (letters and apostrophes), when it is followed only by spaces.
+_LAST_WORD = r"([\p{L}']+)[ \t]*$"
 
 
-def content_signals(truncation_min_words: int | None) -> list[pl.Expr]:
+def _truncated(resp: pl.Expr, min_words: int | None) -> pl.Expr:
+    """Cut off mid-thought. A complete answer may end without a full stop (a number, an equation, a
+    code block, a list item, a heading), so the cue is what cannot end a thought, not a missing '.'."""
+    if min_words is None:
+        return pl.lit(False)
+    text = resp.str.strip_chars_end()
+    fence_open = (text.str.count_matches("```") % 2) == 1
+    last_line = text.str.extract(r"([^\n]*)$", 1)
+    # a bracket opened on the last line and not closed after it: "... such as (for example"
+    open_bracket = (last_line.str.count_matches(r"[(\[{]") > last_line.str.count_matches(r"[)\]}]")) & \
+        ~last_line.str.contains(r"[:;]-?[(\[]")  # an emoticon is not a bracket
+    # a comma on a prose line (not a sign-off like "Sincerely," nor a line of code), or a word split
+    # by a hyphen at the very end
+    prose_comma = text.str.ends_with(",") & (last_line.str.count_matches(r"\S+") >= 4) & \
+        ~last_line.str.contains(r"[(){}\[\]=;\"<>]")
+    last_word = text.str.extract(_LAST_WORD, 1)
+    dangling = prose_comma | text.str.contains(r"\p{L}-$") | (
+        last_word.str.contains(f"(?i)^(?:{pattern_body('dangling')})$") & (last_word != last_word.str.to_uppercase()))
+    long_enough = resp.str.count_matches(r"\S+") >= min_words
+    return long_enough & (fence_open | open_bracket | dangling.fill_null(False))
+
+
+def content_signals(rules: RulesConfig) -> list[pl.Expr]:
     resp = pl.col("response")
-    fences_odd = (resp.str.count_matches("```") % 2) == 1
-    open_minus_close = (resp.str.count_matches(r"[(\[{]") - resp.str.count_matches(r"[)\]}]"))
-    mid_sentence = resp.str.contains(_CUT)
-    if truncation_min_words is None:
-        long_cut = pl.lit(False)
-    else:
-        long_cut = mid_sentence & (resp.str.count_matches(r"\S+") >= truncation_min_words)
     non_empty = resp.str.strip_chars() != ""
-    # A response that opens by restating the prompt and adds little (< 30% more text) echoes it.
-    starts_with_prompt = ((pl.col("norm_prompt").str.len_chars() >= 20)
-                          & pl.col("norm_response").str.starts_with(pl.col("norm_prompt"))
-                          & (pl.col("norm_response").str.len_chars() < 1.3 * pl.col("norm_prompt").str.len_chars()))
+    # A response that opens by restating the prompt and adds little echoes it. Punctuation does not
+    # matter here (loose key): "Do X." answered with "Do X" is an echo, whatever its full stop.
+    p, r = fold_loose(pl.col("prompt")), fold_loose(resp)
+    starts_with_prompt = ((p.str.len_chars() >= rules.echo_min_prompt_chars) & r.str.starts_with(p)
+                          & (r.str.len_chars() < rules.echo_max_growth * p.str.len_chars()))
     return [
         resp.str.contains(pattern("refusal")).alias("refusal"),
         pl.col("prompt").str.contains(pattern("placeholder")).alias("placeholder_prompt"),
         resp.str.contains(pattern("placeholder")).alias("placeholder_response"),
         pl.col("prompt").str.contains(pattern("external")).alias("external_reference"),
-        pl.when(non_empty & ((pl.col("norm_response") == pl.col("norm_prompt")) | starts_with_prompt))
+        pl.when(non_empty & ((r == p) | starts_with_prompt))
         .then(1.0).otherwise(0.0).alias("echo_similarity"),
         (resp.str.count_matches(r"[^\p{L}\p{M}\p{N}\s.,;:!?'\"()\-]") / resp.str.len_chars().clip(lower_bound=1))
         .alias("junk_share"),
-        (non_empty & (fences_odd | (open_minus_close > 0) | long_cut)).alias("truncated"),
+        (non_empty & _truncated(resp, rules.truncation_min_words)).alias("truncated"),
     ]
