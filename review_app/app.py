@@ -1,231 +1,182 @@
-"""The Sieve review app (Streamlit). It only renders: queue, selection and decisions live in
-:mod:`review_app.queue`, storage in :mod:`review_app.store`.
+"""The Sieve review app (Streamlit). It only renders and wires widgets: the queue lives in
+:mod:`review_app.queue`, decisions in :mod:`review_app.decisions`, storage in :mod:`review_app.store`.
 
-Run through ``sieve review RUN_DIR``; the store path comes from the ``SIEVE_REVIEW_DB`` environment
-variable. Row text is always shown as text (``st.text``/``st.code``), never as markdown or HTML.
+Run through ``sieve review RUN_DIR``; the store path comes from ``SIEVE_REVIEW_DB`` and an optional
+review config (TOML) from ``SIEVE_REVIEW_CONFIG``. ``SIEVE_REVIEW_PASSWORD``, when set, is required
+before anything of the store is read; without it the app serves only on a loopback address.
 """
 
 from __future__ import annotations
 
-import json
+import logging
 import os
+import uuid
 
 import streamlit as st
 
-from curate.rules import RULES
-from review_app import queue
-from review_app.store import ConflictError, connect, get_row, history
+from review_app import actions, queue
+from review_app.auth import Throttle, is_loopback
+from review_app.errors import ReviewError
+from review_app.progress import progress
+from review_app.store import connect
+from review_app.view import CHROME_CSS, cluster_panel, history_panel, row_body
+from schemas.review_config import ReviewConfig, load_review_config
 
-WHY = {r.code: r.why for r in RULES}
-REJECT_REASONS = ["wrong or misleading answer", "low quality", "duplicate", "unsafe or personal data",
-                  "not an instruction", "wrong language", "other (type it)"]
+ss = st.session_state
+log = logging.getLogger("sieve.review")
+
+
+@st.cache_resource
+def throttle(base: float, cap: float) -> Throttle:
+    return Throttle(base, cap)  # one per server process: a new tab does not reset the delay
 
 
 def store(path: str):
     # One connection per browser session: sessions run in their own threads, and each decision is a
     # transaction of its own (WAL and a busy timeout let the sessions' writes queue safely).
-    if st.session_state.get("db_path") != path:
-        st.session_state["con"], st.session_state["db_path"] = connect(path), path
-    return st.session_state["con"]
+    if ss.get("db_path") != path:
+        ss["con"], ss["db_path"] = connect(path), path
+    return ss["con"]
 
 
-def sign_in() -> str | None:
-    name = st.sidebar.text_input("Reviewer name", key="reviewer").strip()
-    password = os.environ.get("SIEVE_REVIEW_PASSWORD")
-    if password and st.sidebar.text_input("Password", type="password", key="password") != password:
-        st.info("Enter the shared password to start reviewing.")
+def sign_in(cfg: ReviewConfig) -> str | None:
+    """The reviewer's name once signed in, else None (and the sign-in form is shown). A reload is a new
+    browser session, so it signs in afresh and holds no row."""
+    if ss.get("who"):
+        st.sidebar.text(f"Signed in as {ss['who']}")
+        return ss["who"]
+    password = os.environ.get("SIEVE_REVIEW_PASSWORD") or ""
+    host = st.get_option("server.address") or "0.0.0.0"  # unset: Streamlit listens on every address
+    if not password and not is_loopback(host):
+        st.error("This app listens beyond this machine and no SIEVE_REVIEW_PASSWORD is set: it serves nothing. "
+                 "Set the password, or listen on 127.0.0.1.")
         return None
-    if not name:
-        st.info("Enter your reviewer name in the sidebar to start.")
+    with st.form("signin"):
+        name = st.text_input("Reviewer name", key="signin_name")
+        given = st.text_input("Password", type="password", key="signin_password") if password else ""
+        submitted = st.form_submit_button("Sign in")
+    if not submitted:
+        st.info("Enter your reviewer name" + (" and the shared password" if password else "") + " to start.")
         return None
-    return name
+    if not name.strip():
+        st.error("Enter your reviewer name.")
+    elif password and not throttle(cfg.password_delay_s, cfg.password_delay_max_s).attempt(given, password):
+        st.error("Wrong password.")
+    else:
+        ss["who"], ss["session"] = name.strip(), uuid.uuid4().hex
+        st.rerun()
+    return None
 
 
 def filters_ui(con) -> queue.Filters:
     sb = st.sidebar
     verdicts = sb.multiselect("Verdict", ["review", "keep", "drop"], default=["review"], key="f_verdict")
-    reasons = [r[0] for r in con.execute("SELECT DISTINCT reasons FROM rows LIMIT 5000")]
-    codes = sorted({c for r in reasons for c in r.split("\x1f") if c})
-    reason = sb.selectbox("Reason", ["(any)"] + codes, key="f_reason")
+    reason = sb.selectbox("Reason", ["(any)"] + queue.reasons_in_store(con), key="f_reason")
     langs = [r[0] for r in con.execute("SELECT DISTINCT lang FROM rows WHERE lang IS NOT NULL ORDER BY lang")]
     lang = sb.selectbox("Language", ["(any)"] + langs, key="f_lang")
     qmin, qmax = sb.slider("Quality", 0.0, 1.0, (0.0, 1.0), 0.05, key="f_quality")
     cluster = sb.text_input("Duplicate cluster", key="f_cluster").strip()
     search = sb.text_input("Search text", key="f_search").strip()
-    return queue.Filters(verdicts=verdicts, reason=None if reason == "(any)" else reason,
+    return queue.Filters(verdicts=tuple(verdicts), reason=None if reason == "(any)" else reason,
                          lang=None if lang == "(any)" else lang, quality_min=qmin, quality_max=qmax,
                          dup_cluster=cluster or None, search=search or None)
 
 
-def current_row(con, reviewer: str, flt: queue.Filters) -> dict | None:
-    row_id = st.session_state.get("row_id")
-    if row_id:
-        row = get_row(con, row_id)
-        if row["status"] in ("pending", "second_review") or st.session_state.get("keep_row"):
+def current_row(con, cfg: ReviewConfig, who: str, flt: queue.Filters, view: tuple) -> dict | None:
+    """The row on screen: the one this session has open while it still belongs to this page and filter
+    (or was opened on purpose: undo, previous, a conflict), else the next one the queue leases to it."""
+    rid = ss.get("row_id")
+    if rid and ss.get("view") == view:
+        row = actions.current(rid)
+        if row and (ss.get("pinned") or queue.matches(con, rid, flt)):
             return row
-    row = queue.claim_next(con, reviewer, flt)
-    st.session_state["row_id"] = row["id"] if row else None
-    st.session_state["keep_row"] = False
+    row = queue.claim_next(con, ss["session"], who, flt, cfg.lease_seconds)
+    ss["row_id"], ss["pinned"], ss["view"] = (row["id"] if row else None), False, view
+    if row and row["new_pass"]:
+        st.info("Every row of this queue was shown (or skipped) in this pass: starting again from the first.")
     return row
 
 
-def show_row(con, row: dict) -> None:
-    st.subheader(f"Row {row['source']}")
-    st.caption(f"status {row['status']} · verdict {row['verdict']} · quality {row['quality']:.2f} · "
-               f"language {row['lang'] or '?'} · cluster {row['dup_cluster'] or '-'} · version {row['version']}")
-    for code in row["reasons"]:
-        st.text(f"• {code}: {WHY.get(code, '')}")
-    left, right = st.columns(2)
-    with left:
-        st.markdown("**Normalised**")
-        for m in row["fixed_messages"] or row["messages"]:
-            st.caption(m["role"])
-            st.text(m["content"])
-    with right:
-        st.markdown("**Original row**")
-        st.code(json.dumps(json.loads(row["metadata"]), ensure_ascii=False, indent=1), language="json")
-    if row["dup_cluster"]:
-        members = con.execute("SELECT source, prompt, status, quality FROM rows WHERE dup_cluster = ? AND id != ? "
-                              "LIMIT 4", (row["dup_cluster"], row["id"])).fetchall()
-        if members:
-            st.markdown("**Same duplicate cluster**")
-            for col, m in zip(st.columns(len(members)), members):
-                col.caption(f"{m['source']} · {m['status']} · q={m['quality']:.2f}")
-                col.text(m["prompt"][:400])
+def heartbeat(row_id: str, who: str, lease_s: float) -> None:
+    holder = queue.renew_lease(ss["con"], row_id, ss["session"], who, lease_s)
+    if holder:
+        st.warning("Another reviewer has this row open now: saving will show you their change first.")
+        st.text(f"held by {holder}")
 
 
-def act(con, reviewer: str, row: dict, action: str, **kw) -> None:
-    try:
-        queue.decide(con, row["id"], reviewer, action, row["version"], **kw)
-    except (ConflictError, ValueError) as exc:  # shown above the row, which stays open; nothing is lost
-        st.session_state["flash"] = ("error", f"not saved: {exc}")
-        st.session_state["keep_row"] = True
-        st.rerun()
-    done = {"accept": "accepted", "reject": "rejected", "fix": "fixed", "skip": "skipped", "note": "noted"}[action]
-    st.session_state["flash"] = ("success", f"{done} by {reviewer}")
-    st.session_state["history_stack"] = st.session_state.get("history_stack", []) + [row["id"]]
-    st.session_state["keep_row"] = action == "note"
-    if action != "note":
-        st.session_state["row_id"] = None
-    st.rerun()
-
-
-def actions_ui(con, reviewer: str, row: dict) -> None:
-    c = st.columns(5)
-    if c[0].button("Accept", key="accept", type="primary", shortcut="a"):
-        act(con, reviewer, row, "accept")
-    reason = c[1].selectbox("Reject reason", REJECT_REASONS, key="reject_reason", label_visibility="collapsed")
-    typed = st.text_input("Reject reason (typed)", key="reject_typed") if reason.startswith("other") else ""
-    if c[2].button("Reject", key="reject", shortcut="x"):
-        act(con, reviewer, row, "reject", reason=typed if reason.startswith("other") else reason)
-    if c[3].button("Skip / next", key="skip", shortcut="n"):
-        act(con, reviewer, row, "skip")
-    if c[4].button("Undo last", key="undo", shortcut="u"):
-        undone = queue.undo_last(con, reviewer)
-        st.session_state["flash"] = ("info", f"undid the last decision on {undone['source']}" if undone else "nothing to undo")
-        if undone:
-            st.session_state["row_id"], st.session_state["keep_row"] = undone["id"], True
-        st.rerun()
-    if st.button("Previous row", key="previous", shortcut="p") and st.session_state.get("history_stack"):
-        st.session_state["row_id"] = st.session_state["history_stack"].pop()
-        st.session_state["keep_row"] = True
-        st.rerun()
-    fix_ui(con, reviewer, row)
-    note = st.text_input("Note", key=f"note_{row['id']}")
-    if st.button("Save note", key="save_note") and note.strip():
-        act(con, reviewer, row, "note", note=note)
-
-
-def fix_ui(con, reviewer: str, row: dict) -> None:
-    # A form: edits do not rerun the app on every keystroke or blur; "Save fix" submits them at once.
-    with st.expander("Fix in place"), st.form(key=f"fix_form_{row['id']}"):
-        meta = json.loads(row["metadata"])
-        msgs = row["fixed_messages"] or row["messages"]
-        alpaca = row["format"] == "alpaca" and len(msgs) == 2 and not row["fixed_messages"]
-        if alpaca:
-            fields = {k: st.text_area(k, str(meta.get(k, "") or ""), key=f"fix_{k}_{row['id']}")
-                      for k in ("instruction", "input", "output")}
-        else:
-            edited = [{"role": m["role"], "content": st.text_area(f"{i}: {m['role']}", m["content"],
-                                                                  key=f"fix_m{i}_{row['id']}")}
-                      for i, m in enumerate(msgs)]
-        if st.form_submit_button("Save fix", key="save_fix"):
-            if not alpaca:
-                act(con, reviewer, row, "fix", fixed=edited)
-            try:
-                fixed = queue.alpaca_fix(fields)
-            except ValueError as exc:
-                st.session_state["flash"] = ("error", f"not saved: {exc}")
-                st.session_state["keep_row"] = True
-                st.rerun()
-            act(con, reviewer, row, "fix", fixed=fixed, fixed_metadata={**meta, **fields})
-
-
-def bulk_ui(con, reviewer: str, flt: queue.Filters) -> None:
-    with st.sidebar.expander("Bulk action on this filter"):
-        n = queue.count(con, flt)
-        action = st.radio("Action", ["accept", "reject"], key="bulk_action", horizontal=True)
-        reason = st.text_input("Reason (for reject)", key="bulk_reason")
-        sure = st.checkbox(f"Yes, {action} all {n} rows of the current filter", key="bulk_sure")
-        if st.button("Apply", key="bulk_apply", disabled=not sure):
-            try:
-                done = queue.bulk(con, reviewer, flt, action, reason or None)
-                st.session_state["flash"] = ("success", f"{action}ed {done} rows")
-            except ValueError as exc:
-                st.session_state["flash"] = ("error", str(exc))
+def queue_page(con, cfg: ReviewConfig, who: str, flt: queue.Filters, view: tuple, disputes: bool) -> None:
+    row = current_row(con, cfg, who, flt, view)
+    actions.conflict_panel(row)
+    if row is None:
+        st.success("No disputes." if disputes else "Nothing left in this queue.")
+        return
+    k, n = queue.position(con, flt, row)
+    st.subheader("Dispute" if disputes else "Row")
+    st.text((f"row {k:,} of {n:,} in this queue" if k else f"this row is not in the current queue ({n:,} rows are)")
+            + f" · {row['source']}")
+    st.fragment(heartbeat, run_every=cfg.heartbeat_seconds)(row["id"], who, cfg.lease_seconds)
+    blind = row["status"] == "second_review" and not disputes
+    actions.action_bar(row)
+    row_body(row, blind, cfg.collapse_chars)
+    actions.fix_form(row, blind)
+    actions.note_box(row)
+    cluster_panel(con, row)
+    history_panel(con, row, blind)
 
 
 def progress_page(con) -> None:
-    p = queue.progress(con)
+    p = progress(con)
     st.subheader("Progress")
-    st.metric("Rows left to review", p["left"])
+    st.metric("Rows left to review", f"{p['left']:,}")
+    st.metric("Disputes", f"{p['disputed']:,}")
     if p["by_status"]:
         st.bar_chart({"rows": p["by_status"]})
     if p["reviewers"]:
-        st.bar_chart({"decisions": {k: v["decisions"] for k, v in p["reviewers"].items()}})
-        st.table([{"reviewer": k, "decisions": v["decisions"], "per hour": round(v["per_hour"], 1)}
+        st.table([{"reviewer": k, "decisions": f"{v['decisions']:,}",
+                   "per hour": "-" if v["per_hour"] is None else f"{v['per_hour']:,.0f}"}
                   for k, v in p["reviewers"].items()])
-    st.text(f"Agreement on double-reviewed rows (Cohen's kappa): {p['kappa'] if p['kappa'] is not None else 'n/a'}")
-
-
-def history_panel(con, row: dict) -> None:
-    with st.expander("History of this row"):
-        for d in history(con, row["id"]):
-            st.text(f"{d['reviewer']} {d['action']}{' (undone)' if d['undone'] else ''} "
-                    f"{d['reason'] or ''} {d['note'] or ''}")
-            if d["action"] == "fix":
-                import difflib
-
-                before = "\n".join(m["content"] for m in json.loads(d["before"]))
-                after = "\n".join(m["content"] for m in json.loads(d["after"]))
-                st.code("\n".join(difflib.unified_diff(before.splitlines(), after.splitlines(), "before", "after",
-                                                       lineterm="")), language="diff")
+    st.text(f"Agreement on double-reviewed rows (Cohen's kappa): "
+            f"{'n/a' if p['kappa'] is None else format(p['kappa'], '.2f')}")
 
 
 def main() -> None:
     st.set_page_config(page_title="Sieve review", layout="wide")
-    con = store(os.environ.get("SIEVE_REVIEW_DB", "review.sqlite"))
-    reviewer = sign_in()
-    if reviewer is None:
+    st.markdown(CHROME_CSS, unsafe_allow_html=True)  # static CSS, no row data
+    cfg = load_review_config(os.environ.get("SIEVE_REVIEW_CONFIG") or None)
+    who = sign_in(cfg)
+    if who is None:
         return
+    con = store(os.environ.get("SIEVE_REVIEW_DB", "review.sqlite"))
+    ss["cfg"] = cfg
     page = st.sidebar.radio("Page", ["Queue", "Disputes", "Progress"], key="page")
-    flash = st.session_state.pop("flash", None)
-    if flash:
+    flash = ss.pop("flash", None)
+    if flash:  # (kind, message[, detail]): the detail may hold row text, so it is shown as text
         getattr(st, flash[0])(flash[1])
+        if len(flash) > 2:
+            st.text(flash[2])
     if page == "Progress":
+        queue.release(con, ss["session"])
+        ss["row_id"] = None
         progress_page(con)
         return
-    flt = filters_ui(con)
     if page == "Disputes":
-        flt = queue.Filters(verdicts=[], statuses=["disputed"])
-    bulk_ui(con, reviewer, flt)
-    row = current_row(con, reviewer, flt)
-    if row is None:
-        st.success("Nothing left in this queue.")
-        return
-    show_row(con, row)
-    actions_ui(con, reviewer, row)
-    history_panel(con, row)
+        flt = queue.DISPUTES
+    else:
+        flt = filters_ui(con)
+        actions.bulk_box(con, flt)
+    queue_page(con, cfg, who, flt, (page, flt), disputes=page == "Disputes")
 
 
-main()
+def run() -> None:
+    """One error boundary: a review error is one line; anything else is logged, never a traceback."""
+    try:
+        main()
+    except ReviewError as exc:
+        st.error("The review store cannot be used as it is:")
+        st.text(str(exc))
+    except Exception:  # noqa: BLE001 - the boundary: the log has the traceback, the page one line
+        log.exception("review app error")
+        st.error("Something went wrong; the server log has the details.")
+
+
+run()

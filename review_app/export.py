@@ -1,5 +1,6 @@
 """The approved set: rows ``sieve curate`` kept, plus rows reviewers accepted or fixed (fixes applied),
-minus rows reviewers rejected, each in its input's format."""
+minus rows reviewers rejected or left disputed. :func:`approved_rows` is the one place that decides
+which rows those are; export and training both read it."""
 
 from __future__ import annotations
 
@@ -10,16 +11,31 @@ from pathlib import Path
 from curate.atomic import atomic_write
 from curate.formats import is_single_turn, to_alpaca
 
+APPROVED = ("(verdict = 'keep' AND status NOT IN ('rejected', 'disputed')) OR status IN ('accepted', 'fixed')")
+
 
 def approved_rows(con: sqlite3.Connection) -> list[dict]:
-    sql = ("SELECT * FROM rows WHERE (verdict = 'keep' AND status NOT IN ('rejected', 'disputed')) "
-           "OR status IN ('accepted', 'fixed') ORDER BY run, row_idx")
-    return [dict(r) for r in con.execute(sql)]
+    """The approved rows, in run order, each a dict of the store's columns plus ``final_messages``
+    (the decoded conversation to train on: the fix when there is one) and ``final_metadata``.
+
+    ``messages``/``fixed_messages`` stay the store's JSON strings, for callers of the first release."""
+    out = []
+    for r in con.execute(f"SELECT * FROM rows WHERE {APPROVED} ORDER BY run, row_idx"):
+        d = dict(r)
+        d["final_messages"] = json.loads(d["fixed_messages"] or d["messages"])
+        d["final_metadata"] = json.loads(d["fixed_metadata"] or d["metadata"])
+        out.append(d)
+    return out
+
+
+def approved_conversations(con: sqlite3.Connection) -> list[dict]:
+    """``{"id", "messages"}`` for every approved row: what ``sieve train`` trains on."""
+    return [{"id": r["id"], "messages": r["final_messages"]} for r in approved_rows(con)]
 
 
 def export_record(row: dict) -> dict:
-    messages = json.loads(row["fixed_messages"] or row["messages"])
-    meta = json.loads(row["fixed_metadata"] or row["metadata"])
+    """One approved row in its input's format (Alpaca fields for a single-turn Alpaca row)."""
+    messages, meta = row["final_messages"], row["final_metadata"]
     if row["format"] == "alpaca" and is_single_turn(messages):
         rec = dict(meta) if not row["fixed_messages"] or row["fixed_metadata"] else to_alpaca(messages, meta)
     else:

@@ -1,0 +1,157 @@
+"""Importing a ``sieve curate`` run into a review store, and carrying decisions over to a new run.
+
+A store holds one run: the ``run_id`` of the run's ``manifest.json`` (a first-release run has none and
+is treated as one unnamed run). Re-importing the same run is idempotent. Importing another run is a
+:class:`RunMismatchError` unless ``carry_over`` is set: then the old rows move to ``retired_rows`` and
+every decision whose messages (by content hash) appear in the new run is carried to the new row.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from review_app.errors import OptionError, ReviewError, RunMismatchError
+from review_app.migrations import content_hash, relative_source, source_root
+from review_app.store import get_meta, set_meta, transaction
+
+CARRY_FLAG = "--carry-over"
+
+
+@dataclass
+class ImportResult:
+    run_id: str  # "" for a first-release run without a run id
+    added: int = 0
+    kept: int = 0
+    carried: int = 0
+    retired: int = 0
+    double_review: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+
+def run_label(run_id: str) -> str:
+    return f"run {run_id}" if run_id else "an unnamed run (first release, no run id)"
+
+
+def read_manifest(run: Path) -> dict:
+    """The run's manifest; raises :class:`ReviewError` for a folder without a complete one."""
+    try:
+        man = json.loads((run / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ReviewError(f"{run}: no complete manifest.json, so not a finished `sieve curate` run "
+                          f"({exc.__class__.__name__})") from exc
+    if not isinstance(man, dict) or not (run / "annotated.parquet").is_file():
+        raise ReviewError(f"{run}: not a finished `sieve curate` run (no annotated.parquet or manifest)")
+    return man
+
+
+def check_run(con: sqlite3.Connection, run_dir: str | Path) -> str:
+    """The run id of ``run_dir`` when the store holds that run; raises :class:`RunMismatchError` naming
+    ``--carry-over`` when it holds another (a stale store: the folder was curated again)."""
+    run = Path(run_dir).resolve()
+    run_id = str(read_manifest(run).get("run_id") or "")
+    held = get_meta(con, "run_id")
+    if held is not None and held != run_id:
+        raise RunMismatchError(
+            f"the review store holds {run_label(held)}, but {run} now holds {run_label(run_id)} (it was curated "
+            f"again). Run `sieve review {run} {CARRY_FLAG}` to carry the decisions over to the new run by the "
+            "content of their messages, or pass another --db to start a fresh store")
+    return run_id
+
+
+def import_run(con: sqlite3.Connection, run_dir: str | Path, double_share: float | None = None,
+               carry_over: bool = False) -> ImportResult:
+    """Import the curate run in ``run_dir``; returns what happened, with notes for the user.
+
+    ``double_share`` (share of review rows that need two reviewers) is fixed at the first import; asking
+    for another share later raises :class:`OptionError`. Raises :class:`RunMismatchError` for another
+    run without ``carry_over``, :class:`ReviewError` for a folder that is not a finished run."""
+    run = Path(run_dir).resolve()
+    man = read_manifest(run)
+    run_id = str(man.get("run_id") or "")
+    res = ImportResult(run_id=run_id)
+    if not run_id:
+        res.notes.append(f"{run} has no run id (made by the first release): treated as one unnamed run")
+    held = get_meta(con, "run_id")
+    stored_share = get_meta(con, "double_review")
+    if stored_share is not None and double_share is not None and abs(float(stored_share) - double_share) > 1e-9:
+        raise OptionError(
+            f"--double-review {double_share:g} cannot apply: this store was made with --double-review "
+            f"{float(stored_share):g}, and which rows wait for a second reviewer was fixed then. Use another "
+            "--db for a new store with the new share")
+    share = float(stored_share) if stored_share is not None else (double_share or 0.0)
+    res.double_review = share
+    switching = held is not None and held != run_id
+    if switching and not carry_over:
+        check_run(con, run)  # raises, naming the flag
+    if carry_over and not switching:
+        res.notes.append(f"{CARRY_FLAG}: the store already holds {run_label(run_id)}; nothing to carry over")
+    data = _frame_rows(run, man, share)
+    with transaction(con):
+        if switching:
+            res.retired = _retire(con, held)
+        before = con.execute("SELECT COUNT(*) FROM rows").fetchone()[0]
+        con.executemany(
+            "INSERT INTO rows (id, run, row_idx, verdict, reasons, quality, lang, dup_cluster, format, source, "
+            "messages, metadata, prompt, double_review, content_hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+            "ON CONFLICT(id) DO NOTHING", data)
+        res.added = con.execute("SELECT COUNT(*) FROM rows").fetchone()[0] - before
+        res.kept = len(data) - res.added
+        if switching:
+            res.carried = _carry(con, held)
+            res.notes.append(f"{CARRY_FLAG}: {res.carried:,} decisions carried over from {run_label(held)}; "
+                             f"{res.retired:,} rows of it kept in retired_rows")
+        set_meta(con, "run_id", run_id)
+        set_meta(con, "double_review", repr(share))
+        con.execute("INSERT OR REPLACE INTO runs VALUES (?, ?, ?)", (str(run), time.time(), json.dumps(man)))
+    return res
+
+
+def _frame_rows(run: Path, man: dict, share: float) -> list[tuple]:
+    import polars as pl
+
+    cols = ["id", "row_idx", "verdict", "reasons", "quality", "lang_response", "dup_cluster", "format",
+            "source_file", "source_line", "messages", "metadata", "prompt"]
+    frame = pl.read_parquet(run / "annotated.parquet", columns=cols)
+    root = source_root([i.get("path", "") for i in man.get("inputs", [])] or frame["source_file"].unique().to_list())
+    messages = [[{"role": m["role"], "content": m["content"]} for m in ms] for ms in frame["messages"].to_list()]
+    double = (frame["id"].hash(seed=3) % 10_000 < int(share * 10_000)).cast(pl.Int64).to_list()
+    sources = [relative_source(f"{f}:{n}", root) for f, n in zip(frame["source_file"], frame["source_line"])]
+    return [(i, str(run), idx, verdict, "\x1f".join(reasons or []), quality, lang, cluster, fmt, src,
+             json.dumps(ms, ensure_ascii=False), meta, prompt, dbl, content_hash(ms))
+            for (i, idx, verdict, reasons, quality, lang, cluster, fmt, _f, _l, _m, meta, prompt), ms, dbl, src
+            in zip(frame.iter_rows(), messages, double, sources)]
+
+
+def _retire(con: sqlite3.Connection, held: str) -> int:
+    cols = ", ".join(r[1] for r in con.execute("PRAGMA table_info(rows)"))
+    n = con.execute(f"INSERT INTO retired_rows ({cols}, retired_run) SELECT {cols}, ? FROM rows", (held,)).rowcount
+    con.execute("UPDATE decisions SET retired = 1 WHERE retired = 0")
+    con.execute("DELETE FROM rows")  # moved to retired_rows above, not lost
+    con.execute("DELETE FROM skipped")
+    return n
+
+
+def _carry(con: sqlite3.Connection, held: str) -> int:
+    """Copy each decided old row's outcome onto the new rows with the same messages (latest one wins)."""
+    old = con.execute(
+        "SELECT content_hash, id, status, fixed_messages, fixed_metadata FROM retired_rows "
+        "WHERE retired_run = ? AND status != 'pending' ORDER BY rowid", (held,)).fetchall()
+    by_hash = {r["content_hash"]: r for r in old}
+    now, carried = time.time(), 0
+    for new in con.execute("SELECT id, content_hash FROM rows WHERE status = 'pending'").fetchall():
+        r = by_hash.get(new["content_hash"])
+        if r is None:
+            continue
+        prev = json.dumps({"status": "pending", "fixed_messages": None, "fixed_metadata": None})
+        con.execute("UPDATE rows SET status = ?, fixed_messages = ?, fixed_metadata = ?, carried_from = ?, "
+                    "version = version + 1 WHERE id = ?",
+                    (r["status"], r["fixed_messages"], r["fixed_metadata"], r["id"], new["id"]))
+        con.execute("INSERT INTO decisions (row_id, reviewer, at, action, note, version, prev) "
+                    "VALUES (?, 'sieve', ?, 'carry_over', ?, 1, ?)",
+                    (new["id"], now, f"{r['status']} in {run_label(held)} (row {r['id']})", prev))
+        carried += 1
+    return carried
