@@ -3,7 +3,10 @@ on assistant tokens only, with a pre-flight check that proves it.
 
 Masking: for each assistant turn ``i`` the template is rendered for ``messages[:i]`` with the generation
 prompt and for ``messages[:i+1]``; the characters between the two are the assistant's (its content and
-end-of-turn marker), and exactly the tokens that start inside them carry loss.
+end-of-turn marker), and exactly the tokens that start inside them carry loss. A conversation that opens
+with an assistant turn has no ``messages[:0]`` to render (and templates such as SmolLM2's inject their
+default system prompt only inside their loop), so its prefix is cut from a rendered probe turn: the
+injected system prompt and the role header never carry loss.
 """
 
 from __future__ import annotations
@@ -14,11 +17,10 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from train.errors import MaskingError, TrainUsageError
+
 IGNORE = -100
-
-
-class MaskingError(RuntimeError):
-    """The rendered template does not let Sieve tell assistant tokens from the rest."""
+_PROBE = "\x00sieve-probe\x00"  # a turn content no real row contains, to find where content starts
 
 
 @dataclass
@@ -45,26 +47,64 @@ class EncodedSet:
 def load_conversations(data: str | Path) -> tuple[list[dict], dict]:
     """Rows as ``{"id", "messages"}`` and a provenance dict.
 
-    ``data`` is a ``sieve curate`` output folder (its review store's approved rows when it has one,
-    else its ``curated.jsonl``), a review store (``.sqlite``), or any file Sieve can ingest.
+    ``data`` is a ``sieve curate`` run folder (its review store's approved rows when it has one, else
+    its ``curated.jsonl``), a review store (``.sqlite``), or any file or folder Sieve can ingest. Rows of
+    a file written by ``sieve curate`` keep their Sieve id (its ``"sieve": {"id": ...}`` object), so a
+    re-read names every row as the run did. Raises :class:`TrainUsageError` for a run folder without a
+    complete manifest, and the ingest errors for unreadable input.
     """
+    import polars as pl
+
     from curate.ingest import ingest
 
     path = Path(data)
     info: dict = {"data": str(path)}
-    store = path / "review.sqlite" if path.is_dir() else path
-    if store.suffix == ".sqlite" and store.is_file():
-        rows = _approved_from_store(store)
-        info["review_store"] = str(store)
-    else:
-        if path.is_dir() and (path / "manifest.json").is_file():
-            info["curate_manifest"] = str(path / "manifest.json")
+    if path.is_dir() and is_curate_run(path):
+        manifest = read_run_manifest(path)
+        info["curate_manifest"] = str(path / "manifest.json")
+        if manifest.get("run_id"):
+            info["run_id"] = manifest["run_id"]
+        if (path / "review.sqlite").is_file():
+            path = path / "review.sqlite"
+        else:
             path = path / "curated.jsonl"
-        frame = ingest([path]).frame.select("id", "messages")
+            if not path.is_file():
+                raise TrainUsageError(f"{path.parent}: the curate run has no curated.jsonl; re-run sieve curate")
+    if path.suffix == ".sqlite" and path.is_file():
+        rows = _approved_from_store(path)
+        info["review_store"] = str(path)
+    else:
+        frame = ingest([path]).frame.select(
+            pl.coalesce(pl.col("metadata").str.json_path_match("$.sieve.id"), pl.col("id")).alias("id"), "messages")
         rows = [{"id": r["id"], "messages": r["messages"]} for r in frame.iter_rows(named=True)]
     info["rows"] = len(rows)
     info["sha256"] = hashlib.sha256(json.dumps([r["messages"] for r in rows], sort_keys=True).encode()).hexdigest()
     return rows, info
+
+
+RUN_FILES = ("annotated.parquet", "curated.jsonl", "review.sqlite", "manifest.json")
+
+
+def is_curate_run(folder: Path) -> bool:
+    """A folder ``sieve curate`` wrote into (any of its files is there)."""
+    return any((folder / name).exists() for name in RUN_FILES)
+
+
+def read_run_manifest(folder: Path) -> dict:
+    """The manifest of a curate run folder. Raises :class:`TrainUsageError`, naming the folder, when it is
+    missing or not a whole ``sieve curate`` manifest (a run killed before its end leaves none)."""
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise TrainUsageError(f"{folder}: a curate run folder without manifest.json (the run did not finish); "
+                              "re-run sieve curate into it") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise TrainUsageError(f"{folder}: manifest.json is unreadable or incomplete ({exc}); "
+                              "re-run sieve curate into it") from None
+    if not isinstance(manifest, dict) or manifest.get("tool") != "sieve curate":
+        raise TrainUsageError(f"{folder}: manifest.json is not a sieve curate manifest; "
+                              "pass a sieve curate output folder or a data file")
+    return manifest
 
 
 def _approved_from_store(path: Path) -> list[dict]:
@@ -88,26 +128,52 @@ def raw_conversations(run_dir: Path) -> list[dict]:
     return [{"id": i, "messages": m} for i, m in zip(annotated["id"], annotated["messages"].to_list())]
 
 
-def split_eval(rows: list[dict], eval_size: int, seed: int) -> tuple[list[dict], list[dict]]:
-    """A fixed held-out split by hashed id (independent of row order): (train, eval)."""
-    ranked = sorted(rows, key=lambda r: hashlib.sha1(f"{seed}:{r['id']}".encode()).hexdigest())
-    return ranked[eval_size:], ranked[:eval_size]
-
-
 def assistant_spans(tok, messages: list[dict]) -> tuple[str, list[tuple[int, int]]]:
-    """The rendered text and the character spans that belong to assistant turns."""
+    """The rendered text and the character spans that belong to assistant turns (content and end-of-turn
+    marker; never a role header or a system prompt the template injects). Raises :class:`MaskingError`."""
     text = tok.apply_chat_template(messages, tokenize=False)
     spans = []
     for i, m in enumerate(messages):
         if m["role"] != "assistant":
             continue
-        before = tok.apply_chat_template(messages[:i], tokenize=False, add_generation_prompt=True) if i else ""
+        before = _prompt_before(tok, messages, i)
         upto = tok.apply_chat_template(messages[: i + 1], tokenize=False)
         if not (text.startswith(before) and text.startswith(upto) and len(upto) > len(before)):
             raise MaskingError("the chat template does not render conversations prefix by prefix; "
                                "cannot locate assistant turns")
         spans.append((len(before), len(upto)))
     return text, spans
+
+
+def _prompt_before(tok, messages: list[dict], i: int) -> str:
+    """What the model is given before assistant turn ``i``: the conversation so far, any system prompt the
+    template injects, and the assistant header (the generation prompt)."""
+    if i:
+        return tok.apply_chat_template(messages[:i], tokenize=False, add_generation_prompt=True)
+    probe = tok.apply_chat_template([{"role": "assistant", "content": _PROBE}], tokenize=False)
+    if _PROBE not in probe:
+        raise MaskingError("the chat template changes the assistant's text; cannot locate assistant turns")
+    return probe[: probe.index(_PROBE)]
+
+
+def template_parts(tok) -> tuple[str, str]:
+    """(injected, header): what the template puts before a conversation that has no system turn (a default
+    system prompt, or nothing) and the assistant header its generation prompt adds. Neither may carry loss.
+
+    ``injected`` is what a user-first conversation has before its user turn that a conversation with a
+    system turn does not: the text before the probe in each, less their common ending (the user header)."""
+    user = [{"role": "user", "content": _PROBE}]
+    plain = tok.apply_chat_template(user, tokenize=False)
+    header = tok.apply_chat_template(user, tokenize=False, add_generation_prompt=True)[len(plain):]
+    try:
+        with_system = tok.apply_chat_template([{"role": "system", "content": "s"}, *user], tokenize=False)
+    except Exception:  # a template that refuses system turns (Gemma's) has none to inject either
+        return "", header
+    a, b = plain[: plain.find(_PROBE)], with_system[: with_system.find(_PROBE)]
+    common = 0
+    while common < min(len(a), len(b)) and a[-1 - common] == b[-1 - common]:
+        common += 1
+    return a[: len(a) - common], header
 
 
 def encode(tok, row: dict, max_length: int, truncate: bool) -> Encoded | str:
@@ -146,8 +212,11 @@ def encode_all(tok, rows: list[dict], max_length: int, truncate: bool) -> Encode
 
 
 def preflight(tok, rows: list[dict], sample: int = 16) -> float:
-    """Render a sample and fail if any system or user character carries loss. Returns the share of
-    trained tokens in the sample. Raises :class:`MaskingError`."""
+    """Render a sample and fail if any system or user character, role header or injected system prompt
+    carries loss. Returns the share of trained tokens in the sample. Raises :class:`MaskingError`."""
+    injected, header = template_parts(tok)
+    untrainable = [(part.strip(), what) for part, what in ((injected, "the template's injected system prompt"),
+                                                           (header, "the assistant role header")) if part.strip()]
     checked, trained, total = 0, 0, 0
     for row in rows[:sample]:
         msgs = [{"role": m["role"], "content": m["content"]} for m in row["messages"]]
@@ -169,18 +238,23 @@ def preflight(tok, rows: list[dict], sample: int = 16) -> float:
         for m, (s, e) in zip([m for m in msgs if m["role"] == "assistant"], spans):
             if m["content"] and m["content"] not in text[s:e]:
                 raise MaskingError(f"row {row['id']}: an assistant turn is not inside its trained span")
+            for part, what in untrainable:
+                if part in text[s:e]:
+                    raise MaskingError(f"row {row['id']}: {what} carries loss: {part!r}")
         checked += 1
     if checked == 0:
         raise MaskingError("no rows to check")
     return trained / max(total, 1)
 
 
-def length_grouped_batches(lengths: list[int], batch_size: int, seed: int, epoch: int) -> list[list[int]]:
-    """Shuffled batches of similar length (little compute goes to padding), reproducible by seed+epoch."""
+def length_grouped_batches(lengths: list[int], batch_size: int, seed: int, epoch: int,
+                           window_batches: int = 16) -> list[list[int]]:
+    """Shuffled batches of similar length (little compute goes to padding), reproducible by seed+epoch:
+    rows are sorted by length within windows of ``window_batches`` batches."""
     rng = random.Random(seed * 1000 + epoch)
     idx = list(range(len(lengths)))
     rng.shuffle(idx)
-    window = batch_size * 16
+    window = batch_size * window_batches
     batches = []
     for s in range(0, len(idx), window):
         chunk = sorted(idx[s:s + window], key=lambda i: lengths[i])

@@ -1,13 +1,17 @@
 """The LoRA training loop: AdamW, warm-up then cosine decay, gradient accumulation, bf16 autocast where
-the hardware has it, length-grouped batches, periodic evaluation with early stopping, and checkpoints
-that a re-run of the same command resumes from. Runs unchanged on CPU and CUDA."""
+the hardware has it, length-grouped batches, periodic evaluation with early stopping (which restores the
+best adapter), and checkpoints that a re-run of the same command resumes from. Runs unchanged on CPU and
+CUDA.
+
+Loss is normalised by tokens over the whole accumulated batch: the sum of token losses of all its
+micro-batches divided by their trained tokens, so a short answer counts as much per token as a long one
+whatever micro-batch it lands in."""
 
 from __future__ import annotations
 
 import json
 import math
 import random
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,10 +20,13 @@ from pathlib import Path
 import torch
 
 from schemas.train_config import TrainConfig
+from train import checkpoint
 from train.data import IGNORE, Encoded, collate, length_grouped_batches
 
-# (event, payload): "step" {step, total, loss, tokens_per_s}, "eval" {step, eval_loss}, "resume" {step}
+# (event, payload): "step" {step, total, loss, tokens_per_s}, "eval" {step, eval_loss}, "resume" {step},
+# "restore" {step, eval_loss}
 Hook = Callable[[str, dict], None]
+RECENT = 20  # the reported train loss is the mean of the last 20 steps: smooths batch noise, follows the end
 
 
 @dataclass
@@ -32,6 +39,9 @@ class TrainResult:
     best_eval_loss: float | None
     stopped_early: bool
     resumed_from: int | None
+    best_step: int | None = None
+    restored_best: bool = False
+    base_eval_loss: float | None = None
 
     @property
     def tokens_per_s(self) -> float:
@@ -75,6 +85,18 @@ def token_losses(model, batch, device: str, bf16: bool) -> tuple[torch.Tensor, i
     return loss, int(keep.sum())
 
 
+def accumulate(model, micro_batches: list, device: str, bf16: bool) -> tuple[float, int]:
+    """Backward pass of one accumulated batch, normalised by all its trained tokens (not a mean of
+    per-micro-batch means); returns (mean loss per trained token, trained tokens)."""
+    tokens = sum(int((labels[:, 1:] != IGNORE).sum()) for _, labels, _ in micro_batches)
+    total = 0.0
+    for batch in micro_batches:
+        loss, _ = token_losses(model, batch, device, bf16)
+        (loss / max(tokens, 1)).backward()
+        total += float(loss.detach())
+    return total / max(tokens, 1), tokens
+
+
 @torch.no_grad()
 def evaluate(model, examples: list[Encoded], pad_id: int, device: str, bf16: bool, batch_size: int = 8) -> float:
     """Mean loss per trained token over ``examples`` (perplexity = exp of it)."""
@@ -94,108 +116,115 @@ def _set_seed(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def init_lora(model, seed: int) -> None:
+    """Draw fresh LoRA weights from ``seed`` with peft's own initialisation (A random, B zero, so the
+    adapter starts as the base model): each learning-curve seed starts from its own initialisation."""
+    from peft.tuners.lora import LoraLayer
+
+    torch.manual_seed(seed)
+    for module in model.modules():
+        if isinstance(module, LoraLayer):
+            for name in module.lora_A:
+                module.reset_lora_parameters(name, model.peft_config[name].init_lora_weights)
+
+
 def train_lora(model, pad_id: int, train: list[Encoded], evals: list[Encoded] | None, cfg: TrainConfig,
-               device: str, out_dir: Path | None = None, hook: Hook | None = None) -> TrainResult:
+               device: str, out_dir: Path | None = None, hook: Hook | None = None, fingerprint: dict | None = None,
+               base_eval_loss: float | None = None) -> TrainResult:
     """Train the (already LoRA-wrapped) ``model`` in place. With ``out_dir``, checkpoints go to
-    ``out_dir/checkpoints`` and an interrupted run resumes from the newest complete one."""
+    ``out_dir/checkpoints`` and an interrupted run resumes from the newest complete one, provided it
+    carries ``fingerprint`` (else :class:`~train.errors.CheckpointMismatchError`). With ``evals`` and
+    ``cfg.restore_best``, the model ends with the adapter of its best evaluation."""
+    from peft import get_peft_model_state_dict, set_peft_model_state_dict
     from transformers import get_cosine_schedule_with_warmup
 
     hook = hook or (lambda event, payload: None)
     _set_seed(cfg.seed)
     bf16 = use_bf16(cfg, device)
     lengths = [len(e.input_ids) for e in train]
-    per_epoch = math.ceil(math.ceil(len(train) / cfg.batch_size) / cfg.grad_accum)
+    per_epoch = math.ceil(math.ceil(len(train) / cfg.batch_size) / cfg.grad_accum)  # optimizer steps
     total = cfg.max_steps or max(1, math.ceil(per_epoch * cfg.epochs))
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = get_cosine_schedule_with_warmup(opt, int(cfg.warmup_ratio * total), total)
-    state = {"step": 0, "best": None, "bad_evals": 0, "tokens": 0, "last_eval": None}
+    state = {"step": 0, "best": None, "best_step": None, "bad_evals": 0, "tokens": 0, "last_eval": None,
+             "seconds": 0.0, "recent_losses": [], "base_eval_loss": base_eval_loss}
+    best: dict = {}  # the adapter at the best evaluation so far
     ckpt_root = out_dir / "checkpoints" if out_dir else None
-    resumed = _resume(model, opt, sched, state, ckpt_root)
-    if resumed is not None:
+    resumed = None
+    if ckpt_root and fingerprint is None:
+        fingerprint = checkpoint.fingerprint(None, train, evals, cfg)
+    got = checkpoint.load(ckpt_root, fingerprint) if ckpt_root else None
+    if got is not None:
+        tensors, meta = got
+        set_peft_model_state_dict(model, tensors["adapter"])
+        opt.load_state_dict(tensors["optimizer"])
+        torch.set_rng_state(tensors["torch_rng"])
+        best = tensors.get("best_adapter", {})
+        sched.load_state_dict(meta["scheduler"])
+        state.update(meta["state"])
+        version, internal, gauss = meta["py_rng"]
+        random.setstate((version, tuple(internal), gauss))
+        resumed = state["step"]
         hook("resume", {"step": resumed})
     model.train()
-    start, losses, stopped = time.perf_counter(), [], False
-    step, micro = state["step"], 0
-    per_epoch_micro = math.ceil(len(train) / cfg.batch_size)
-    epoch, skip = divmod(step * cfg.grad_accum, per_epoch_micro)  # where a resumed run picks up
+    start, seconds_before, stopped = time.perf_counter(), state["seconds"], False
+    step = state["step"]
+    epoch, skip = divmod(step, per_epoch)  # where a resumed run picks up
     while step < total and not stopped:
-        batches = length_grouped_batches(lengths, cfg.batch_size, cfg.seed, epoch)
-        for b in batches[skip:]:
-            loss, n = token_losses(model, collate([train[i] for i in b], pad_id), device, bf16)
-            (loss / max(n, 1) / cfg.grad_accum).backward()
-            state["tokens"] += sum(lengths[i] for i in b)
-            losses.append(float(loss.detach()) / max(n, 1))
-            micro += 1
-            if micro % cfg.grad_accum:
-                continue
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
+        batches = length_grouped_batches(lengths, cfg.batch_size, cfg.seed, epoch, cfg.length_group_batches)
+        groups = [batches[g:g + cfg.grad_accum] for g in range(0, len(batches), cfg.grad_accum)]
+        for group in groups[skip:]:
+            loss, _ = accumulate(model, [collate([train[i] for i in b], pad_id) for b in group], device, bf16)
+            state["tokens"] += sum(lengths[i] for b in group for i in b)
+            state["recent_losses"] = (state["recent_losses"] + [loss])[-RECENT:]
+            if cfg.max_grad_norm is not None:
+                torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
             opt.step()
             sched.step()
             opt.zero_grad(set_to_none=True)
             step += 1
             state["step"] = step
-            elapsed = time.perf_counter() - start
-            hook("step", {"step": step, "total": total, "loss": sum(losses[-cfg.grad_accum:]) / cfg.grad_accum,
-                          "tokens_per_s": state["tokens"] / elapsed if elapsed else 0.0, "lr": sched.get_last_lr()[0]})
+            state["seconds"] = seconds_before + time.perf_counter() - start
+            hook("step", {"step": step, "total": total, "loss": loss, "lr": sched.get_last_lr()[0],
+                          "tokens_per_s": state["tokens"] / state["seconds"] if state["seconds"] else 0.0})
             if evals and (step % cfg.eval_every == 0 or step == total):
                 stopped = _eval_step(model, evals, pad_id, device, bf16, cfg, state, hook)
+                if state["best_step"] == step:
+                    best = {k: v.detach().clone() for k, v in get_peft_model_state_dict(model).items()}
             if ckpt_root and (step % cfg.save_every == 0 or step == total or stopped):
-                _save_checkpoint(model, opt, sched, state, ckpt_root)
+                tensors = {"adapter": get_peft_model_state_dict(model), "optimizer": opt.state_dict(),
+                           "torch_rng": torch.get_rng_state(), **({"best_adapter": best} if best else {})}
+                checkpoint.save(ckpt_root, step, tensors, {
+                    "state": state, "scheduler": sched.state_dict(), "py_rng": random.getstate(),
+                    "fingerprint": fingerprint})
             if step >= total or stopped:
                 break
         epoch, skip = epoch + 1, 0
     if evals and state["last_eval"] is None:
         _eval_step(model, evals, pad_id, device, bf16, cfg, state, hook)
-    return TrainResult(steps=step, tokens=state["tokens"], seconds=time.perf_counter() - start,
-                       train_loss=sum(losses[-20:]) / len(losses[-20:]) if losses else None,
-                       eval_loss=state["last_eval"], best_eval_loss=state["best"], stopped_early=stopped,
-                       resumed_from=resumed)
+    restored = bool(cfg.restore_best and best and state["best_step"] != state["step"])
+    if restored:
+        set_peft_model_state_dict(model, best)
+        hook("restore", {"step": state["best_step"], "eval_loss": state["best"]})
+    recent = state["recent_losses"]
+    return TrainResult(steps=step, tokens=state["tokens"], seconds=state["seconds"],
+                       train_loss=sum(recent) / len(recent) if recent else None,
+                       eval_loss=state["best"] if restored else state["last_eval"], best_eval_loss=state["best"],
+                       stopped_early=stopped, resumed_from=resumed, best_step=state["best_step"],
+                       restored_best=restored, base_eval_loss=state["base_eval_loss"])
 
 
 def _eval_step(model, evals, pad_id, device, bf16, cfg, state, hook) -> bool:
+    """Evaluate, track the best loss; True when early stopping says stop."""
     loss = evaluate(model, evals, pad_id, device, bf16, cfg.batch_size)
     state["last_eval"] = loss
     hook("eval", {"step": state["step"], "eval_loss": loss, "perplexity": math.exp(min(loss, 50))})
-    if state["best"] is None or loss < state["best"] - 1e-4:
-        state["best"], state["bad_evals"] = loss, 0
+    if state["best"] is None or loss < state["best"] - cfg.early_stopping_min_delta:
+        state["best"], state["best_step"], state["bad_evals"] = loss, state["step"], 0
         return False
     state["bad_evals"] += 1
     return cfg.early_stopping_patience is not None and state["bad_evals"] >= cfg.early_stopping_patience
-
-
-def _save_checkpoint(model, opt, sched, state, root: Path) -> None:
-    from peft import get_peft_model_state_dict
-
-    final = root / f"step-{state['step']:07d}"
-    tmp = root / f".tmp-step-{state['step']:07d}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    torch.save({"adapter": get_peft_model_state_dict(model), "optimizer": opt.state_dict(),
-                "scheduler": sched.state_dict(), "state": state, "torch_rng": torch.get_rng_state(),
-                "py_rng": random.getstate()}, tmp / "state.pt")
-    shutil.rmtree(final, ignore_errors=True)
-    tmp.rename(final)  # complete checkpoints only: a kill mid-save leaves a .tmp folder, ignored on resume
-    for old in sorted(root.glob("step-*"))[:-2]:  # keep the two newest
-        shutil.rmtree(old, ignore_errors=True)
-
-
-def _resume(model, opt, sched, state, root: Path | None) -> int | None:
-    if root is None or not root.is_dir():
-        return None
-    done = sorted(p for p in root.glob("step-*") if (p / "state.pt").is_file())
-    if not done:
-        return None
-    from peft import set_peft_model_state_dict
-
-    ckpt = torch.load(done[-1] / "state.pt", weights_only=False)
-    set_peft_model_state_dict(model, ckpt["adapter"])
-    opt.load_state_dict(ckpt["optimizer"])
-    sched.load_state_dict(ckpt["scheduler"])
-    state.update(ckpt["state"])
-    torch.set_rng_state(ckpt["torch_rng"])
-    random.setstate(ckpt["py_rng"])
-    return state["step"]
 
 
 def write_metrics_line(path: Path, record: dict) -> None:

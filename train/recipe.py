@@ -1,19 +1,32 @@
-"""``sieve train``: one readable recipe. Setup (data, model, masking check), train, save."""
+"""``sieve train``: one readable recipe. Setup (output folder, model, data, masking check), train, save.
+
+An output folder is ``sieve train``'s own: a re-run of the same command resumes its checkpoint or, once it
+has finished, leaves it as it is; another data set, model or setting is refused (``overwrite`` starts
+afresh); a ``sieve curate`` run folder is never written into.
+"""
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import random
+import shutil
 import time
 from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
 
 from schemas.train_config import TrainConfig
-from train.data import EncodedSet, encode_all, load_conversations, preflight, split_eval
+from train import checkpoint
+from train.data import EncodedSet, encode_all, is_curate_run, load_conversations, preflight
+from train.errors import CheckpointMismatchError, NoTrainingRowsError, TrainUsageError
+from train.heldout import content_key, split_eval, without
 from train.loop import Hook, TrainResult, evaluate, pick_device, train_lora, use_bf16, write_metrics_line
 from train.model import load_model, load_tokenizer, resolve_model_dir
+
+# Everything sieve train writes into its output folder, and all that `overwrite` removes.
+TRAIN_OUTPUTS = ("adapter", "merged", "checkpoints", "metrics.jsonl", "train_config.json", "manifest.json")
 
 
 @dataclass
@@ -24,35 +37,75 @@ class Prepared:
     evals: EncodedSet | None
     data_info: dict
     trained_share: float
+    eval_keys: set[str]  # content keys of every held-out row: no arm may train on them
 
 
 def prepare(data: str | Path, cfg: TrainConfig, eval_file: str | Path | None, pool: int | None = None) -> Prepared:
-    """Load rows, hold out the eval set, render and mask, and run the masking pre-flight check.
+    """Resolve the model, load rows, hold out the eval set, render and mask, and run the masking check.
 
-    ``pool``: encode only a seeded random sample of this many training rows (learning curves need no more
-    than their largest size, and rendering every row of a large set costs minutes)."""
+    Eval rows (the ``eval_file``, else a seeded split of ``data``) are removed from the training rows by
+    content key, so a row that is in both is evaluated, never trained on. ``pool``: encode only a seeded
+    random sample of this many training rows (learning curves need no more than their largest size, and
+    rendering every row of a large set costs minutes). Raises :class:`~train.errors.TrainError`s."""
+    model_dir = resolve_model_dir(cfg)  # first: a wrong --model fails before any data is read
     rows, info = load_conversations(data)
     if eval_file:
         eval_rows, _ = load_conversations(eval_file)
+        if not eval_rows:
+            raise NoTrainingRowsError(f"--eval {eval_file}: no eval rows in it")
         info["eval"] = str(eval_file)
     else:
-        rows, eval_rows = split_eval(rows, min(cfg.eval_size, len(rows) // 5), cfg.seed)
-        info["eval"] = f"{len(eval_rows)} rows held out by hashed id"
+        rows, eval_rows = split_eval(rows, min(cfg.eval_size, int(len(rows) * cfg.eval_max_share)), cfg.seed)
+        info["eval"] = f"{len(eval_rows)} rows held out by content hash"
+    eval_keys = {content_key(r["messages"]) for r in eval_rows}
+    rows, info["eval_overlap_removed"] = without(rows, eval_keys)
     if not rows:
-        raise ValueError(f"{data}: no training rows")
+        raise NoTrainingRowsError(f"{data}: no training rows (after holding out {len(eval_rows)} eval rows)")
     if pool is not None and len(rows) > pool:
         rows = random.Random(cfg.seed).sample(rows, pool)
         info["pool"] = pool
-    model_dir = resolve_model_dir(cfg)
     tok = load_tokenizer(model_dir)
-    share = preflight(tok, rows)
+    share = preflight(tok, rows, cfg.preflight_rows)
     train = encode_all(tok, rows, cfg.max_length, cfg.truncate)
     evals = encode_all(tok, eval_rows[: cfg.max_eval_rows], cfg.max_length, True) if eval_rows else None
     if not train.examples:
-        raise ValueError(f"{data}: every row was dropped ({train.reasons}); raise max_length or set truncate")
-    return Prepared(model_dir, tok, train, evals, info, share)
+        raise NoTrainingRowsError(f"{data}: every row was dropped ({train.reasons}); raise max_length or set "
+                                  "truncate")
+    return Prepared(model_dir, tok, train, evals, info, share, eval_keys)
 
 
+def check_output(out: Path, data: str | Path) -> None:
+    """Refuse an output folder that is a file, the DATA folder (or inside it), or a folder another tool
+    wrote (a ``sieve curate`` run: training would overwrite its manifest). Raises
+    :class:`~train.errors.TrainUsageError`."""
+    if out.exists() and not out.is_dir():
+        raise TrainUsageError(f"-o {out}: a file is there; -o must be a folder")
+    if out.is_dir() and is_curate_run(out) and _manifest_tool(out) != "sieve train":
+        raise TrainUsageError(f"-o {out}: a sieve curate run folder; training would overwrite its manifest.json. "
+                              f"Choose another -o (e.g. {out.name}-lora)")
+    data = Path(data)
+    if data.is_dir() and (out.resolve() == data.resolve() or data.resolve() in out.resolve().parents):
+        raise TrainUsageError(f"-o {out}: it is the DATA folder {data} or inside it; choose another -o "
+                              f"(e.g. {data.name}-lora beside it)")
+
+
+def _manifest_tool(folder: Path) -> str | None:
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return manifest.get("tool") if isinstance(manifest, dict) else None
+
+
+def make_output(out: Path) -> None:
+    """Create ``out`` and check it is writable, before any work. Raises :class:`TrainUsageError`."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".sieve-write-probe"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise TrainUsageError(f"-o {out}: cannot write there ({exc.strerror or exc})") from None
 def lora_model(model_dir: str, cfg: TrainConfig, device: str):
     from peft import get_peft_model
 
@@ -63,22 +116,41 @@ def lora_model(model_dir: str, cfg: TrainConfig, device: str):
 
 
 def run_train(data: str | Path, out: Path, cfg: TrainConfig, eval_file: str | Path | None = None,
-              hook: Hook | None = None, say=print) -> dict:
-    """Train one adapter on ``data`` into ``out``; returns the manifest written there."""
-    out.mkdir(parents=True, exist_ok=True)
+              hook: Hook | None = None, say=print, overwrite: bool = False) -> dict:
+    """Train one adapter on ``data`` into ``out``; returns the manifest written there (or, when ``out``
+    already holds this very run finished, the manifest it has, unchanged).
+
+    Raises :class:`~train.errors.TrainUsageError` for an unusable ``out`` or model,
+    :class:`~train.errors.CheckpointMismatchError` when ``out`` holds a checkpoint or a finished run made
+    with other data, model or settings (``overwrite=True`` starts afresh instead)."""
+    check_output(out, data)
+    make_output(out)
     # With max_steps, a seeded random sample of the rows those steps can use is all that gets rendered.
     pool = cfg.max_steps * cfg.batch_size * cfg.grad_accum if cfg.max_steps else None
     prep = prepare(data, cfg, eval_file, pool=pool)
+    evals = prep.evals.examples if prep.evals else None
+    fp = checkpoint.fingerprint(prep.model_dir, prep.train.examples, evals, cfg)
+    if overwrite:  # only now that the data and model are known to be usable
+        for target in (out / name for name in TRAIN_OUTPUTS):
+            shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
+    finished = _finished(out, fp)
+    if finished is not None:
+        say(f"{out} already holds this run, finished: nothing to do (pass --overwrite to train it again)")
+        return finished
+    resuming = checkpoint.check(out / "checkpoints", fp) is not None  # before any weights load
     device = pick_device()
     say(f"data: {len(prep.train.examples):,} training rows ({prep.train.dropped_too_long} dropped as longer than "
-        f"{cfg.max_length} tokens, {prep.train.truncated} truncated, {prep.train.dropped_unusable} unusable); "
-        f"eval: {len(prep.evals.examples) if prep.evals else 0} rows")
+        f"{cfg.max_length} tokens, {prep.train.truncated} truncated, {prep.train.dropped_unusable} unusable, "
+        f"{prep.data_info['eval_overlap_removed']} left out as eval rows); "
+        f"eval: {len(evals) if evals else 0} rows")
     say(f"masking check passed: {prep.trained_share:.1%} of tokens carry loss (assistant turns only)")
     model, trainable, total = lora_model(prep.model_dir, cfg, device)
     say(f"LoRA: {trainable:,} trainable parameters of {total:,} ({trainable / total:.2%}); device {device}, "
         f"{'bf16 autocast' if use_bf16(cfg, device) else 'fp32'}")
     (out / "train_config.json").write_text(cfg.model_dump_json(indent=2))
     metrics = out / "metrics.jsonl"
+    if not resuming:
+        metrics.unlink(missing_ok=True)  # lines of a run killed before its first checkpoint
 
     def record(event: str, payload: dict) -> None:
         write_metrics_line(metrics, {"event": event, "time": time.time(), **payload})
@@ -86,25 +158,45 @@ def run_train(data: str | Path, out: Path, cfg: TrainConfig, eval_file: str | Pa
             hook(event, payload)
 
     pad = prep.tokenizer.pad_token_id
-    evals = prep.evals.examples if prep.evals else None
     base_loss = None
-    if evals and not (out / "checkpoints").is_dir():
+    if evals and not resuming:
         with model.disable_adapter():
             base_loss = evaluate(model, evals, pad, device, use_bf16(cfg, device), cfg.batch_size)
-        record("eval", {"step": 0, "eval_loss": base_loss, "perplexity": math.exp(base_loss)})
-    result = train_lora(model, pad, prep.train.examples, evals, cfg, device, out_dir=out, hook=record)
+        record("eval", {"step": 0, "eval_loss": base_loss, "perplexity": math.exp(min(base_loss, 50))})
+    result = train_lora(model, pad, prep.train.examples, evals, cfg, device, out_dir=out, hook=record,
+                        fingerprint=fp, base_eval_loss=base_loss)
     model.save_pretrained(out / "adapter")
     prep.tokenizer.save_pretrained(out / "adapter")
     if cfg.merge:
         merged = model.merge_and_unload()
         merged.save_pretrained(out / "merged")
         prep.tokenizer.save_pretrained(out / "merged")
-    manifest = _manifest(prep, cfg, result, base_loss, trainable, device)
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    manifest = _manifest(prep, cfg, result, trainable, device, fp)
+    tmp = out / "manifest.json.tmp"
+    tmp.write_text(json.dumps(manifest, indent=2))
+    os.replace(tmp, out / "manifest.json")  # written last and whole: its presence means the run finished
     return manifest
 
 
-def _manifest(prep: Prepared, cfg: TrainConfig, result: TrainResult, base_loss, trainable: int, device: str) -> dict:
+def _finished(out: Path, fp: dict) -> dict | None:
+    """The manifest of a finished run of this fingerprint in ``out``; ``None`` when there is none. Raises
+    :class:`CheckpointMismatchError` when ``out`` holds a finished run made with something else."""
+    path = out / "manifest.json"
+    if not path.is_file():
+        return None
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        manifest = None
+    diffs = checkpoint.differences(manifest.get("fingerprint") if isinstance(manifest, dict) else None, fp)
+    if diffs:
+        raise CheckpointMismatchError(
+            f"{out}: holds a finished sieve train run made with other settings or data ({'; '.join(diffs)}). "
+            "Pass --overwrite to train afresh in this folder, or choose another -o")
+    return manifest
+
+
+def _manifest(prep: Prepared, cfg: TrainConfig, result: TrainResult, trainable: int, device: str, fp: dict) -> dict:
     versions = {}
     for name in ("sieve", "torch", "transformers", "peft"):
         try:
@@ -117,6 +209,6 @@ def _manifest(prep: Prepared, cfg: TrainConfig, result: TrainResult, base_loss, 
                  "truncated": prep.train.truncated, "unusable": prep.train.dropped_unusable,
                  "eval": len(prep.evals.examples) if prep.evals else 0},
         "trained_token_share": prep.trained_share, "trainable_parameters": trainable,
-        "result": {**asdict(result), "tokens_per_s": result.tokens_per_s, "base_eval_loss": base_loss},
-        "config": cfg.model_dump(mode="json"), "versions": versions,
+        "result": {**asdict(result), "tokens_per_s": result.tokens_per_s},
+        "config": cfg.model_dump(mode="json"), "versions": versions, "fingerprint": fp,
     }

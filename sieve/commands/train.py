@@ -22,15 +22,18 @@ def _sizes(curve: str) -> list:
         fail(f"--curve {curve!r}: expected sizes like 50,100,200,all", EXIT_USAGE)
 
 
-def run_train_command(data, output, model, eval_file, config, curve, seeds, epochs, max_steps, qlora, merge) -> int:
+def run_train_command(data, output, model, eval_file, config, curve, seeds, epochs, max_steps, qlora, merge,
+                      overwrite: bool = False) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     cfg = _config(config, model=model, epochs=epochs, max_steps=max_steps, curve_seeds=seeds,
                   curve_sizes=_sizes(curve) if curve else None, qlora=qlora or None, merge=merge or None)
     if not data.exists():
-        fail(f"{data}: no such file or folder")
+        fail(f"{data}: no such file or folder", EXIT_USAGE)
+    if eval_file is not None and not eval_file.exists():
+        fail(f"--eval {eval_file}: no such file or folder", EXIT_USAGE)
+    from curate.errors import SieveError
     from train.curve import run_curve
-    from train.data import MaskingError
-    from train.model import ModelNotFoundError
+    from train.errors import TrainUsageError
     from train.recipe import run_train
 
     try:
@@ -50,15 +53,27 @@ def run_train_command(data, output, model, eval_file, config, curve, seeds, epoc
                     console.print(f"step {p['step']}: eval loss {p['eval_loss']:.4f} (perplexity {p['perplexity']:.2f})")
                 elif event == "resume":
                     console.print(f"resuming from the checkpoint at step {p['step']}")
+                elif event == "restore":
+                    console.print(f"restored the adapter of step {p['step']} (best eval loss {p['eval_loss']:.4f})")
 
-            man = run_train(data, output, cfg, eval_file, hook=hook, say=out.print)
-    except (ModelNotFoundError, MaskingError, ValueError, RuntimeError) as exc:
+            man = run_train(data, output, cfg, eval_file, hook=hook, say=out.print, overwrite=overwrite)
+    except TrainUsageError as exc:
+        fail(str(exc), EXIT_USAGE)
+    except SieveError as exc:
         fail(str(exc))
+    except (OSError, RuntimeError) as exc:  # a full disk, memory run out: one line unless SIEVE_DEBUG=1
+        if os.environ.get("SIEVE_DEBUG") == "1":
+            raise
+        fail(f"training stopped: {exc}")
     r = man["result"]
-    base = f"{r['base_eval_loss']:.4f}" if r["base_eval_loss"] is not None else "n/a"
+
+    def loss(value) -> str:
+        return f"{value:.4f}" if value is not None else "n/a"
+
     out.print(f"trained {r['steps']} steps, {r['tokens']:,} tokens in {r['seconds']:.1f} s "
-              f"({r['tokens_per_s']:,.0f} tokens/s); eval loss {base} -> {r['eval_loss']:.4f}"
-              + (" (stopped early)" if r["stopped_early"] else ""))
+              f"({r['tokens_per_s']:,.0f} tokens/s); eval loss {loss(r['base_eval_loss'])} -> {loss(r['eval_loss'])}"
+              + (" (stopped early)" if r["stopped_early"] else "")
+              + (f" (adapter of step {r['best_step']}, the best)" if r.get("restored_best") else ""))
     out.print(f"adapter: {output}/adapter  metrics: {output}/metrics.jsonl  manifest: {output}/manifest.json")
     return 0
 

@@ -1,0 +1,94 @@
+"""An output folder is the run's own: resume only what this very run started, leave a finished run as it
+is, start afresh only when asked, never write into a curate run, and fail in one line."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from sieve.cli import app
+from tests.test_train import SAMPLE, cfg_for, tiny  # noqa: F401  (module fixture)
+from tests.test_train_data import make_run
+from train.errors import CheckpointMismatchError, TrainUsageError
+from train.recipe import run_train
+
+runner = CliRunner()
+
+
+def quick(tiny, **kw):  # noqa: F811
+    return cfg_for(tiny, **{"max_steps": 4, "save_every": 2, "eval_every": 2, "eval_size": 8, "max_eval_rows": 8,
+                            **kw})
+
+
+def train(tiny, out, data=SAMPLE, overwrite=False, **kw):  # noqa: F811
+    return run_train(data, out, quick(tiny, **kw), say=lambda *_: None, overwrite=overwrite)
+
+
+def test_a_checkpoint_of_other_data_or_settings_is_not_resumed(tiny, tmp_path):  # noqa: F811
+    out = tmp_path / "run"
+    train(tiny, out)
+    (out / "manifest.json").unlink()  # as a kill after the last checkpoint leaves it
+    with pytest.raises(CheckpointMismatchError, match=r"lr 0\.0002 -> 0\.001.*--overwrite"):
+        train(tiny, out, lr=1e-3)
+    other = tmp_path / "other.jsonl"
+    other.write_text("".join(SAMPLE.read_text().splitlines(keepends=True)[::2]))
+    with pytest.raises(CheckpointMismatchError, match="training data"):
+        train(tiny, out, data=other)
+    man = train(tiny, out, lr=1e-3, overwrite=True)  # afresh, in the same folder
+    assert man["result"]["resumed_from"] is None and man["result"]["steps"] == 4 and man["config"]["lr"] == 1e-3
+    assert json.loads((out / "manifest.json").read_text())["config"]["lr"] == 1e-3
+
+
+def test_rerunning_a_finished_run_leaves_its_manifest(tiny, tmp_path):  # noqa: F811
+    out = tmp_path / "run"
+    first = train(tiny, out)
+    before = (out / "manifest.json").read_bytes()
+    assert train(tiny, out) == first
+    assert (out / "manifest.json").read_bytes() == before
+    assert first["result"]["tokens_per_s"] > 0 and first["result"]["base_eval_loss"] is not None
+    with pytest.raises(CheckpointMismatchError, match="finished.*--overwrite"):
+        train(tiny, out, lr=1e-3)
+
+
+def test_checkpoints_load_with_weights_only(tiny, tmp_path):  # noqa: F811
+    import torch
+
+    out = tmp_path / "run"
+    train(tiny, out)
+    (ckpt,) = sorted((out / "checkpoints").glob("step-*"))[-1:]
+    tensors = torch.load(ckpt / "state.pt", weights_only=True)
+    assert {"adapter", "optimizer", "torch_rng"} <= set(tensors)
+    meta = json.loads((ckpt / "state.json").read_text())
+    assert meta["state"]["step"] == 4 and meta["fingerprint"]["settings"]["lr"] == 2e-4
+
+
+def test_training_into_the_curate_run_folder_is_refused(tiny, tmp_path):  # noqa: F811
+    from train.data import load_conversations
+
+    rows, _ = load_conversations(SAMPLE)
+    run = make_run(tmp_path / "run", rows[:40])
+    manifest = (run / "manifest.json").read_bytes()
+    for data in (run, SAMPLE):
+        with pytest.raises(TrainUsageError, match="curate run folder.*manifest"):
+            train(tiny, run, data=data)
+    res = runner.invoke(app, ["train", str(run), "-o", str(run), "--model", str(tiny)])
+    assert res.exit_code == 2 and "curate run folder" in res.output and "Traceback" not in res.output
+    assert (run / "manifest.json").read_bytes() == manifest and not (run / "adapter").exists()
+
+
+@pytest.mark.parametrize("model", ["./no-such-model", "no-such-model", "EMPTY_DIR"])
+def test_a_missing_model_is_one_line(tmp_path, model):
+    model = str(tmp_path) if model == "EMPTY_DIR" else model
+    res = runner.invoke(app, ["train", str(SAMPLE), "-o", str(tmp_path / "out"), "--model", model])
+    assert res.exit_code == 2, res.output
+    lines = [x for x in res.output.splitlines() if x.strip()]
+    assert len(lines) == 1 and ("no-such-model" in lines[0] or "config.json" in lines[0]), res.output
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_an_output_that_is_a_file_is_one_line(tiny, tmp_path):  # noqa: F811
+    target = tmp_path / "out"
+    target.write_text("not a folder")
+    res = runner.invoke(app, ["train", str(SAMPLE), "-o", str(target), "--model", str(tiny)])
+    assert res.exit_code == 2 and "must be a folder" in res.output, res.output
+    assert len([x for x in res.output.splitlines() if x.strip()]) == 1
