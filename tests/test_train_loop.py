@@ -78,6 +78,8 @@ def test_each_seed_draws_its_own_lora_initialisation(tiny):  # noqa: F811
     assert a and all(torch.equal(draws[0][k], draws[2][k]) for k in draws[0])  # reproducible
     assert not any(torch.equal(draws[0][k], draws[1][k]) for k in a)  # and seed-dependent
     assert all(not draws[1][k].any() for k in draws[1] if "lora_B" in k)  # the adapter starts as the base
+    fresh = {seed: lora_weights(lora(tiny, seed=seed)) for seed in (1, 2)}  # sieve train: cfg.seed draws it
+    assert all(torch.equal(fresh[1][k], draws[0][k]) for k in a) and not torch.equal(fresh[2][a[0]], fresh[1][a[0]])
 
 
 def test_gradient_clipping_comes_from_the_config(tiny, examples):  # noqa: F811

@@ -107,9 +107,13 @@ def make_output(out: Path) -> None:
     except OSError as exc:
         raise TrainUsageError(f"-o {out}: cannot write there ({exc.strerror or exc})") from None
 def lora_model(model_dir: str, cfg: TrainConfig, device: str):
+    """The base model with a fresh LoRA adapter drawn from ``cfg.seed``: (model, trainable, total params)."""
     from peft import get_peft_model
 
+    from train.loop import init_lora
+
     model = get_peft_model(load_model(model_dir, cfg, device), cfg.lora.to_peft())
+    init_lora(model, cfg.seed)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
     return model, trainable, total
