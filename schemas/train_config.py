@@ -58,8 +58,8 @@ class TrainConfig(_Section):
     early_stopping_patience: int | None = Field(
         3, ge=1, description="stop after this many evaluations without a better eval loss; None: never")
     early_stopping_min_delta: float = Field(
-        1e-4, ge=0, description="an eval loss counts as better only when lower by this much: smaller changes "
-        "are evaluation noise on ~100 rows, not progress")
+        1e-4, ge=0, description="for patience, an eval loss counts as progress only when lower by this much: "
+        "smaller changes are evaluation noise on ~100 rows (the adapter restored is still the lowest one)")
     restore_best: bool = Field(
         True, description="end with the adapter of the best evaluation, not the last one (what early stopping "
         "is for); False keeps the last")

@@ -6,6 +6,7 @@ import math
 
 import pytest
 
+from schemas.train_config import TrainConfig
 from tests.test_train import SAMPLE, cfg_for, tiny, tok  # noqa: F401  (module fixtures)
 from train.curve import Point, fit_power_law, report_markdown, summarise
 from train.data import collate, encode_all, load_conversations
@@ -62,6 +63,19 @@ def test_early_stopping_restores_the_best_adapter(tiny, examples):  # noqa: F811
     assert res.stopped_early and res.restored_best and evals[-1] > res.best_eval_loss
     assert res.eval_loss == res.best_eval_loss == min(evals)
     assert math.isclose(evaluate(model, examples[:4], 0, "cpu", False, 4), res.best_eval_loss, rel_tol=1e-5)
+
+
+def test_patience_counts_progress_but_the_lowest_loss_is_restored():
+    """A loss lower by less than min_delta is not progress (patience runs out), yet it is the best."""
+    from train.loop import track_eval
+
+    cfg = TrainConfig(early_stopping_patience=2, early_stopping_min_delta=0.01)
+    state = {"step": 0, "best": None, "best_step": None, "progress_ref": None, "bad_evals": 0, "last_eval": None}
+    stops = []
+    for step, loss in enumerate([2.0, 1.995, 1.999], start=1):
+        state["step"] = step
+        stops.append(track_eval(state, loss, cfg))
+    assert stops == [False, False, True] and state["best"] == 1.995 and state["best_step"] == 2
 
 
 def test_each_seed_draws_its_own_lora_initialisation(tiny):  # noqa: F811

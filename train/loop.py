@@ -147,8 +147,8 @@ def train_lora(model, pad_id: int, train: list[Encoded], evals: list[Encoded] | 
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = get_cosine_schedule_with_warmup(opt, int(cfg.warmup_ratio * total), total)
-    state = {"step": 0, "best": None, "best_step": None, "bad_evals": 0, "tokens": 0, "last_eval": None,
-             "seconds": 0.0, "recent_losses": [], "base_eval_loss": base_eval_loss}
+    state = {"step": 0, "best": None, "best_step": None, "progress_ref": None, "bad_evals": 0, "tokens": 0,
+             "last_eval": None, "seconds": 0.0, "recent_losses": [], "base_eval_loss": base_eval_loss}
     best: dict = {}  # the adapter at the best evaluation so far
     ckpt_root = out_dir / "checkpoints" if out_dir else None
     resumed = None
@@ -216,12 +216,20 @@ def train_lora(model, pad_id: int, train: list[Encoded], evals: list[Encoded] | 
 
 
 def _eval_step(model, evals, pad_id, device, bf16, cfg, state, hook) -> bool:
-    """Evaluate, track the best loss; True when early stopping says stop."""
+    """Evaluate and track the best loss; True when early stopping says stop."""
     loss = evaluate(model, evals, pad_id, device, bf16, cfg.batch_size)
-    state["last_eval"] = loss
     hook("eval", {"step": state["step"], "eval_loss": loss, "perplexity": math.exp(min(loss, 50))})
-    if state["best"] is None or loss < state["best"] - cfg.early_stopping_min_delta:
-        state["best"], state["best_step"], state["bad_evals"] = loss, state["step"], 0
+    return track_eval(state, loss, cfg)
+
+
+def track_eval(state: dict, loss: float, cfg: TrainConfig) -> bool:
+    """Record eval ``loss`` at ``state["step"]``: the lowest loss however slight (the adapter to restore),
+    and progress for patience only when lower by ``early_stopping_min_delta``. True: stop now."""
+    state["last_eval"] = loss
+    if state["best"] is None or loss < state["best"]:
+        state["best"], state["best_step"] = loss, state["step"]
+    if state["progress_ref"] is None or loss < state["progress_ref"] - cfg.early_stopping_min_delta:
+        state["progress_ref"], state["bad_evals"] = loss, 0
         return False
     state["bad_evals"] += 1
     return cfg.early_stopping_patience is not None and state["bad_evals"] >= cfg.early_stopping_patience
