@@ -155,9 +155,9 @@ def conflict_panel(row: dict | None) -> None:
         if act.fixed:
             st.text("\n".join(f"[{m['role']}] {m['content']}" for m in act.fixed))
         left, right = st.columns(2)
-        version = row["version"] if row else act.version
-        left.button("Redo mine on the row as shown below", key=f"conflict_redo-{act.row_id}-{version}",
-                    on_click=on_redo, args=(version,))
+        if row is not None and row["id"] == act.row_id:  # redo only on the row the screen now shows
+            left.button("Redo mine on the row as shown below", key=f"conflict_redo-{act.row_id}-{row['version']}",
+                        on_click=on_redo, args=(row["version"],))
         right.button("Drop mine", key="conflict_drop", on_click=on_drop)
 
 

@@ -68,11 +68,19 @@ def sign_in(cfg: ReviewConfig) -> str | None:
     return None
 
 
+@st.cache_data(ttl=300, show_spinner=False)
+def filter_choices(db_path: str) -> tuple[list[str], list[str]]:
+    # Reason codes and languages change only on import: one scan of the store per 5 minutes, not per click.
+    con = ss["con"]
+    langs = [r[0] for r in con.execute("SELECT DISTINCT lang FROM rows WHERE lang IS NOT NULL ORDER BY lang")]
+    return queue.reasons_in_store(con), langs
+
+
 def filters_ui(con) -> queue.Filters:
     sb = st.sidebar
+    codes, langs = filter_choices(ss["db_path"])
     verdicts = sb.multiselect("Verdict", ["review", "keep", "drop"], default=["review"], key="f_verdict")
-    reason = sb.selectbox("Reason", ["(any)"] + queue.reasons_in_store(con), key="f_reason")
-    langs = [r[0] for r in con.execute("SELECT DISTINCT lang FROM rows WHERE lang IS NOT NULL ORDER BY lang")]
+    reason = sb.selectbox("Reason", ["(any)"] + codes, key="f_reason")
     lang = sb.selectbox("Language", ["(any)"] + langs, key="f_lang")
     qmin, qmax = sb.slider("Quality", 0.0, 1.0, (0.0, 1.0), 0.05, key="f_quality")
     cluster = sb.text_input("Duplicate cluster", key="f_cluster").strip()

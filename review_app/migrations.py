@@ -82,6 +82,7 @@ def _m2_sessions_undo_runs(con: sqlite3.Connection) -> None:
         "CREATE INDEX decisions_reviewer ON decisions(reviewer, undone, retired)",
         "CREATE INDEX decisions_batch ON decisions(batch)",
         "CREATE INDEX rows_hash ON rows(content_hash)",
+        "CREATE INDEX rows_lease ON rows(lease_owner)",  # every claim first drops the session's old lease
         "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
         "CREATE TABLE skipped (session TEXT NOT NULL, row_id TEXT NOT NULL, PRIMARY KEY (session, row_id)) WITHOUT ROWID",
         "CREATE TABLE retired_rows AS SELECT *, '' AS retired_run FROM rows WHERE 0",
