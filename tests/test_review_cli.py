@@ -1,0 +1,64 @@
+"""``sieve review`` as the command runs it (sieve.commands.review): import notes, an option that cannot
+apply to an existing store, another run refused with the flag that carries decisions over, export."""
+
+import json
+import shutil
+
+import pytest
+import typer
+
+from review_app.decisions import Action, decide
+from review_app.store import connect, get_row
+from sieve.commands.review import run_export, run_review
+from tests.test_review_store import run_dir  # noqa: F401 - the shared curate-run fixture
+
+
+@pytest.fixture
+def run(run_dir, tmp_path):  # noqa: F811
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    return copy
+
+
+def review(run, **kw):
+    return run_review(run, None, "127.0.0.1", 8501, kw.pop("double", 0.0), True, **kw)
+
+
+def test_import_then_a_share_that_cannot_apply(run, capsys):
+    assert review(run) == 0
+    assert "284 new rows" in capsys.readouterr().out
+    with pytest.raises(typer.Exit) as exc:
+        review(run, double=0.5)
+    assert exc.value.exit_code == 2
+    assert "--double-review 0.5 cannot apply" in capsys.readouterr().err
+
+
+def test_a_recurated_folder_names_carry_over_and_carries_decisions(run, capsys):
+    review(run)
+    con = connect(run / "review.sqlite")
+    (row_id,) = con.execute("SELECT id FROM rows WHERE verdict = 'review' LIMIT 1").fetchone()
+    decide(con, Action(row_id, 0, "s", "ada", "reject", reason="low quality"))
+    man = json.loads((run / "manifest.json").read_text())
+    man["run_id"] = "a-new-run"
+    (run / "manifest.json").write_text(json.dumps(man))
+    with pytest.raises(typer.Exit) as exc:
+        review(run)
+    err = capsys.readouterr().err
+    assert exc.value.exit_code == 2 and "--carry-over" in err and "a-new-run" in err
+    with pytest.raises(typer.Exit):  # exporting for this folder refuses the stale store too
+        run_export(run / "review.sqlite", run / "approved.jsonl", run)
+    assert review(run, carry_over=True) == 0
+    assert "1 decisions carried over" in capsys.readouterr().out
+    assert get_row(connect(run / "review.sqlite"), row_id)["status"] == "rejected"
+    assert run_export(run / "review.sqlite", run / "approved.jsonl", run) == 0
+
+
+def test_a_bad_review_config_names_the_field(run, tmp_path, capsys):
+    (tmp_path / "r.toml").write_text("lease_seconds = 10\nheartbeat_seconds = 8\n")
+    with pytest.raises(typer.Exit) as exc:
+        review(run, config=tmp_path / "r.toml")
+    assert exc.value.exit_code == 2 and "heartbeat_seconds" in capsys.readouterr().err
+    (tmp_path / "r.toml").write_text("lease_secs = 10\n")
+    with pytest.raises(typer.Exit):
+        review(run, config=tmp_path / "r.toml")
+    assert "lease_secs" in capsys.readouterr().err
