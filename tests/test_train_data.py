@@ -89,6 +89,26 @@ def test_a_curate_run_folder_without_a_complete_manifest_is_refused(tmp_path, ma
         load_conversations(run)
 
 
+def test_a_stale_review_store_is_refused_and_a_corrupt_one_is_one_error(tmp_path):
+    """The folder was curated again after its store was made: training must not use the old decisions."""
+    from review_app.errors import RunMismatchError
+    from review_app.store import connect, set_meta
+    from train.errors import TrainError
+
+    rows, _ = load_conversations(SAMPLE)
+    run = make_run(tmp_path / "run", rows[:10], '{"tool": "sieve curate", "run_id": "new"}')
+    con = connect(run / "review.sqlite")
+    set_meta(con, "run_id", "old")
+    con.close()
+    with pytest.raises(RunMismatchError, match="--carry-over"):
+        load_conversations(run)
+    (run / "review.sqlite").write_bytes(b"this is not a database" * 100)
+    for name in ("review.sqlite-wal", "review.sqlite-shm"):
+        (run / name).unlink(missing_ok=True)
+    with pytest.raises(TrainError, match="review store"):
+        load_conversations(run)
+
+
 def arms_of(tiny, run, eval_file=None):  # noqa: F811
     from train.curve import build_arms
     from train.recipe import prepare

@@ -17,7 +17,7 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from train.errors import MaskingError, TrainUsageError
+from train.errors import MaskingError, TrainError, TrainUsageError
 
 IGNORE = -100
 _PROBE = "\x00sieve-probe\x00"  # a turn content no real row contains, to find where content starts
@@ -57,7 +57,7 @@ def load_conversations(data: str | Path) -> tuple[list[dict], dict]:
 
     from curate.ingest import ingest
 
-    path = Path(data)
+    path, run_dir = Path(data), None
     info: dict = {"data": str(path)}
     if path.is_dir() and is_curate_run(path):
         manifest = read_run_manifest(path)
@@ -65,13 +65,13 @@ def load_conversations(data: str | Path) -> tuple[list[dict], dict]:
         if manifest.get("run_id"):
             info["run_id"] = manifest["run_id"]
         if (path / "review.sqlite").is_file():
-            path = path / "review.sqlite"
+            run_dir, path = path, path / "review.sqlite"
         else:
             path = path / "curated.jsonl"
             if not path.is_file():
                 raise TrainUsageError(f"{path.parent}: the curate run has no curated.jsonl; re-run sieve curate")
     if path.suffix == ".sqlite" and path.is_file():
-        rows = _approved_from_store(path)
+        rows = _approved_from_store(path, run_dir)
         info["review_store"] = str(path)
     else:
         frame = ingest([path]).frame.select(
@@ -107,15 +107,28 @@ def read_run_manifest(folder: Path) -> dict:
     return manifest
 
 
-def _approved_from_store(path: Path) -> list[dict]:
-    """Curated rows plus accepted and fixed ones (fixes applied), rejected ones left out."""
+def _approved_from_store(path: Path, run_dir: Path | None = None) -> list[dict]:
+    """Curated rows plus accepted and fixed ones (fixes applied), rejected ones left out.
+
+    With ``run_dir`` (the run folder the store sits in) the store must hold that run: a stale store (the
+    folder was curated again since) raises :class:`review_app.errors.RunMismatchError`, which names the
+    flag that carries the decisions over. An unreadable store raises :class:`TrainError`."""
+    import sqlite3
+
     from review_app.export import approved_rows
+    from review_app.importer import check_run
     from review_app.store import connect
 
-    con = connect(path)
     try:
-        return [{"id": r["id"], "messages": json.loads(r["fixed_messages"] or r["messages"])}
-                for r in approved_rows(con)]
+        con = connect(path)
+    except sqlite3.DatabaseError as exc:
+        raise TrainError(f"{path}: not a readable review store ({exc})") from None
+    try:
+        if run_dir is not None:
+            check_run(con, run_dir)
+        return [{"id": r["id"], "messages": r["final_messages"]} for r in approved_rows(con)]
+    except sqlite3.DatabaseError as exc:
+        raise TrainError(f"{path}: not a readable review store ({exc})") from None
     finally:
         con.close()
 
