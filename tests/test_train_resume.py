@@ -92,3 +92,9 @@ def test_an_output_that_is_a_file_is_one_line(tiny, tmp_path):  # noqa: F811
     res = runner.invoke(app, ["train", str(SAMPLE), "-o", str(target), "--model", str(tiny)])
     assert res.exit_code == 2 and "must be a folder" in res.output, res.output
     assert len([x for x in res.output.splitlines() if x.strip()]) == 1
+
+
+def test_generate_with_a_folder_that_is_no_adapter_is_one_line(tmp_path):
+    res = runner.invoke(app, ["generate", "Hi", "-a", str(tmp_path)])
+    assert res.exit_code == 2 and "adapter_config.json" in res.output, res.output
+    assert len([x for x in res.output.splitlines() if x.strip()]) == 1

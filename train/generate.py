@@ -6,15 +6,19 @@ import json
 from pathlib import Path
 
 from schemas.train_config import TrainConfig
+from train.errors import TrainUsageError
 from train.model import load_tokenizer, resolve_model_dir
 
 
 def base_model_of(adapter: Path) -> str:
     """The base model a ``sieve train`` output folder (or bare adapter folder) was trained on."""
     manifest = adapter.parent / "manifest.json" if adapter.name == "adapter" else adapter / "manifest.json"
-    if manifest.is_file():
-        return json.loads(manifest.read_text())["model"]
-    return json.loads((adapter / "adapter_config.json").read_text())["base_model_name_or_path"]
+    try:
+        if manifest.is_file():
+            return json.loads(manifest.read_text())["model"]
+        return json.loads((adapter / "adapter_config.json").read_text())["base_model_name_or_path"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise TrainUsageError(f"--adapter {adapter}: cannot tell its base model ({exc})") from None
 
 
 def generate(prompt: str, adapters: list[Path], max_new_tokens: int = 128, base: str | None = None) -> dict[str, str]:
@@ -24,6 +28,10 @@ def generate(prompt: str, adapters: list[Path], max_new_tokens: int = 128, base:
     from transformers import AutoModelForCausalLM
 
     dirs = [a / "adapter" if (a / "adapter").is_dir() else a for a in adapters]
+    for given, d in zip(adapters, dirs):
+        if not (d / "adapter_config.json").is_file():
+            raise TrainUsageError(f"--adapter {given}: not a sieve train output or adapter folder "
+                                  "(no adapter_config.json)")
     model_dir = base or (base_model_of(dirs[0]) if dirs else resolve_model_dir(TrainConfig()))
     tok = load_tokenizer(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)

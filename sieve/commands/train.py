@@ -79,9 +79,17 @@ def run_train_command(data, output, model, eval_file, config, curve, seeds, epoc
 
 
 def run_generate_command(prompt: str, adapters: list[Path], max_new_tokens: int) -> int:
+    from curate.errors import SieveError
+    from train.errors import TrainUsageError
     from train.generate import generate
 
-    for name, answer in generate(prompt, adapters, max_new_tokens).items():
+    try:
+        answers = generate(prompt, adapters, max_new_tokens)
+    except TrainUsageError as exc:
+        fail(str(exc), EXIT_USAGE)
+    except SieveError as exc:
+        fail(str(exc))
+    for name, answer in answers.items():
         out.print(f"[bold]{name}[/]")
         out.print(answer, markup=False)
     return 0
