@@ -32,14 +32,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def served(run_dir, tmp_path_factory):  # noqa: F811
-    tmp = tmp_path_factory.mktemp("browser")
+def _serve(run_dir, tmp, config: str):
     db = tmp / "review.sqlite"
     import_run(connect(db), run_dir)
-    # A long heartbeat, so that a lease the test lets lapse (by the clock in the store) is not renewed
-    # behind its back: the same as a laptop that slept past its lease.
-    (tmp / "review.toml").write_text("lease_seconds = 600\nheartbeat_seconds = 300\n")
+    (tmp / "review.toml").write_text(config)
     port = _free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "review_app" / "app.py"), "--server.headless", "true",
@@ -55,6 +51,14 @@ def served(run_dir, tmp_path_factory):  # noqa: F811
                 break
         except OSError:
             time.sleep(0.5)
+    return proc, url, db
+
+
+@pytest.fixture(scope="module")
+def served(run_dir, tmp_path_factory):  # noqa: F811
+    # A long heartbeat, so that a lease the test lets lapse (by the clock in the store) is not renewed
+    # behind its back: the same as a laptop that slept past its lease.
+    proc, url, db = _serve(run_dir, tmp_path_factory.mktemp("browser"), "lease_seconds = 600\nheartbeat_seconds = 300\n")
     yield url, db
     proc.terminate()
     proc.wait(10)
@@ -212,3 +216,23 @@ def test_races_between_two_reviewers(served, browser):
                                    ("fix", "Ada", 1), ("undo", "Ada", 0), ("accept", "Ada", 0)]
     bob.context.close()
     tab1.context.close()
+
+
+def test_an_open_row_keeps_its_lease_and_a_closed_tab_frees_it(run_dir, browser, tmp_path):  # noqa: F811
+    proc, url, db = _serve(run_dir, tmp_path, "lease_seconds = 3\nheartbeat_seconds = 1\n")
+    try:
+        con = connect(db)
+        ada = open_as(browser, url, "Ada")
+        held = shown(ada, con)
+        time.sleep(5)  # longer than the lease: only the heartbeat keeps it
+        bob = open_as(browser, url, "Bob")
+        assert shown(bob, con)["id"] != held["id"]
+        ada.context.close()  # the tab goes: no heartbeat, the lease runs out
+        time.sleep(4)
+        cy = open_as(browser, url, "Cy")
+        assert shown(cy, con)["id"] == held["id"]
+        bob.context.close()
+        cy.context.close()
+    finally:
+        proc.terminate()
+        proc.wait(10)
