@@ -14,6 +14,7 @@ from pathlib import Path
 import polars as pl
 
 from curate.formats import INPUT_KEYS, INSTRUCTION_KEYS, RowError, row_format, to_messages
+from curate.errors import EvalSetError, InputNotFoundError
 from curate.readers import expand_inputs, read_file
 from curate.text import fold_loose
 
@@ -21,16 +22,27 @@ from curate.text import fold_loose
 def load_eval_prompts(paths: list[str | Path]) -> pl.DataFrame:
     """Eval prompts from any ingestible file; prompt-only files (no response field) work too.
 
-    Returns columns ``eval_id`` and ``eval_prompt`` (user turns joined like ingestion does).
+    Returns columns ``eval_id`` and ``eval_prompt`` (user turns joined like ingestion does). Raises
+    :class:`EvalSetError` when a path matches nothing or a file yields no prompt.
     """
     ids, prompts = [], []
-    for path in expand_inputs(paths):
+    try:
+        files = expand_inputs(paths)
+    except InputNotFoundError as exc:
+        raise EvalSetError(f"--eval {exc}") from None
+    for path in files:
         raw = read_file(path)
+        found = 0
         for line, obj in raw.rows:
             prompt = _prompt_of(obj)
             if prompt:
                 ids.append(str(obj.get("id", f"{Path(path).name}:{line}")))
                 prompts.append(prompt)
+                found += 1
+        if not found:
+            why = raw.quarantine[0].error if raw.quarantine else "no row has a prompt (instruction, messages, ...)"
+            raise EvalSetError(f"--eval {path}: no eval prompt could be read ({why}); the contamination "
+                               "check would be silently off")
     return pl.DataFrame({"eval_id": ids, "eval_prompt": prompts}, schema={"eval_id": pl.String, "eval_prompt": pl.String})
 
 

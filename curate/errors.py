@@ -11,3 +11,15 @@ class InputNotFoundError(SieveError):
 
 class NothingReadableError(SieveError):
     """No row of any input could be read."""
+
+
+class EvalSetError(SieveError):
+    """An --eval file is missing, unreadable or holds no prompt."""
+
+
+class OutputError(SieveError):
+    """The output folder cannot be used (a file, not writable, or another run is writing to it)."""
+
+
+class IncompleteRunError(SieveError):
+    """A run folder without a complete manifest.json (a run that was killed, or not a run folder)."""

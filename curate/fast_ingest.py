@@ -31,8 +31,11 @@ def fast_jsonl(path: Path, column_map: dict[str, str]) -> FastResult | None:
     name = path.name.lower()
     if not (name.endswith(".jsonl") or name.endswith(".ndjson")):
         return None
-    data = path.read_bytes()
-    if not data.strip() or b"\n\n" in data or data.startswith(b"\n") or b"\r" in data:
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None  # the row-by-row path quarantines the file with the reason
+    if not data.strip() or b"\n\n" in data or data.startswith(b"\n") or b"\r" in data or data[:3] == b"\xef\xbb\xbf":
         return None
     try:
         df = pl.read_ndjson(data)
@@ -49,6 +52,8 @@ def fast_jsonl(path: Path, column_map: dict[str, str]) -> FastResult | None:
             or "prompt" in cols and "completion" in cols and "instruction" not in cols
             or any(dt != pl.String for dt in df.dtypes) or df.null_count().sum_horizontal().item() > 0):
         return None
+    if _repeated_keys(data, df.columns, df.height):
+        return None  # polars keeps the first value of a repeated key; the row-by-row path quarantines it
     user = pl.col(instr)
     if extra:
         user = pl.when(pl.col(extra).str.strip_chars() != "").then(
@@ -63,3 +68,10 @@ def fast_jsonl(path: Path, column_map: dict[str, str]) -> FastResult | None:
         metadata=pl.struct(df.columns).struct.json_encode(),
     ).with_columns(row_idx=pl.lit(0, pl.Int64), id=pl.lit(None, pl.String))
     return FastResult(frame=frame, format="alpaca", fields=dict(sorted(fields.items())))
+
+
+def _repeated_keys(data: bytes, columns: list[str], rows: int) -> bool:
+    """Whether some object may name a key twice: a key (outside a string) occurs more often than rows."""
+    import re
+
+    return any(len(re.findall(rb'(?<!\\)"' + re.escape(c.encode()) + rb'"\s*:', data)) > rows for c in columns)

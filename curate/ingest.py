@@ -18,7 +18,7 @@ import polars as pl
 
 from curate.formats import RowError, apply_column_map, detect_format, row_format, to_messages
 from curate.fast_ingest import fast_jsonl
-from curate.readers import RawRows, expand_inputs, read_file
+from curate.readers import RawRows, read_file, scan_inputs
 from schemas.records import QuarantineRecord
 
 MESSAGE_DTYPE = pl.List(pl.Struct({"role": pl.String, "content": pl.String}))
@@ -45,6 +45,7 @@ class IngestResult:
     frame: pl.DataFrame
     quarantine: list[QuarantineRecord]
     files: list[FileSummary]
+    skipped: list[str] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
@@ -71,7 +72,7 @@ def stable_ids() -> pl.Expr:
 
 
 def ingest(inputs: list[str | Path], column_map: dict[str, str] | None = None,
-           on_file: Callable[[FileSummary], None] | None = None) -> IngestResult:
+           on_file: Callable[[FileSummary], None] | None = None, exclude: list[Path] | None = None) -> IngestResult:
     """Read every input (files, folders, globs) into one frame; nothing unreadable is lost.
 
     Raises :class:`curate.errors.InputNotFoundError` for inputs that match no file. Bad content never
@@ -81,7 +82,8 @@ def ingest(inputs: list[str | Path], column_map: dict[str, str] | None = None,
     frames: list[pl.DataFrame] = []
     quarantine: list[QuarantineRecord] = []
     files: list[FileSummary] = []
-    for path in expand_inputs(inputs):
+    scan = scan_inputs(inputs, exclude)
+    for path in scan.files:
         fast = fast_jsonl(path, column_map)
         if fast is not None:
             frame, fmt, raw = fast.frame, fast.format, RawRows(path=str(path), kind="jsonl")
@@ -97,9 +99,10 @@ def ingest(inputs: list[str | Path], column_map: dict[str, str] | None = None,
         files.append(summary)
         if on_file:
             on_file(summary)
-    frame = pl.concat(frames) if frames else pl.DataFrame(schema=FRAME_SCHEMA)
+    # every file's frame in one column order (the fast and row-by-row paths build them differently)
+    frame = pl.concat([f.select(list(FRAME_SCHEMA)) for f in frames]) if frames else pl.DataFrame(schema=FRAME_SCHEMA)
     frame = frame.with_columns(row_idx=pl.int_range(pl.len(), dtype=pl.Int64), id=stable_ids()).select(list(FRAME_SCHEMA))
-    return IngestResult(frame=frame, quarantine=quarantine, files=files)
+    return IngestResult(frame=frame, quarantine=quarantine, files=files, skipped=scan.skipped)
 
 
 def _build_frame(records: dict[str, list[Any]], turns: dict[str, list[Any]]) -> pl.DataFrame:
@@ -169,10 +172,14 @@ def _fill_rates(raw: RawRows) -> dict[str, float]:
 
 
 def _sha256(path: Path) -> str:
+    """The file's sha256, or "" for a file that cannot be read (it is quarantined with the reason)."""
     digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
+    try:
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    except OSError:
+        return ""
     return digest.hexdigest()
 
 

@@ -7,8 +7,9 @@
 - ``manifest.json``: counts, reasons, resolved config, package versions, inputs with sha256, stage timings;
 - ``report.html``: see :mod:`curate.report`.
 
-Every file is written to a temporary name and renamed into place, so a crash never leaves a
-half-written output.
+Files are written into a staging folder and moved into place with the manifest last
+(:mod:`curate.run_folder`), so a crash never leaves a half-written output nor a new file beside an old
+manifest.
 """
 
 from __future__ import annotations
@@ -103,13 +104,14 @@ def write_jsonl(frame: pl.DataFrame, path: Path, fmt: str, with_reasons: bool) -
     atomic_write(path, lambda tmp: tmp.write_text("".join(line + "\n" for line in lines), encoding="utf-8"))
 
 
-def manifest(result: CurateResult, fmt: str) -> dict[str, Any]:
+def manifest(result: CurateResult, fmt: str, run_id: str) -> dict[str, Any]:
     f = result.frame
     counts = {"rows": f.height, "keep": 0, "review": 0, "drop": 0, "quarantined": len(result.quarantine)}
     counts.update(dict(f["verdict"].value_counts().iter_rows()))
     reasons = dict(f["reasons"].explode().drop_nulls().value_counts(sort=True).iter_rows())
     return {
         "tool": "sieve curate",
+        "run_id": run_id,
         "counts": counts,
         "reasons": reasons,
         "output_format": fmt,
@@ -118,26 +120,32 @@ def manifest(result: CurateResult, fmt: str) -> dict[str, Any]:
         "inputs": [{"path": fs.path, "sha256": fs.sha256, "rows": fs.rows, "format": fs.format,
                     "quarantined": fs.quarantined} for fs in result.files],
         "eval_files": result.eval_files,
+        "skipped_inputs": result.skipped,
         "stages": [{"name": s.name, "rows": s.rows, "seconds": round(s.seconds, 4),
                     "rows_per_s": round(s.rows_per_s, 1) if s.seconds > 0 else None} for s in result.stages],
     }
 
 
-def write_outputs(result: CurateResult, out_dir: str | Path) -> dict[str, Any]:
-    """Write every output of a run into ``out_dir``; returns the manifest."""
+def write_outputs(result: CurateResult, out_dir: str | Path, run_id: str | None = None) -> dict[str, Any]:
+    """Write every output of a run into ``out_dir``, all at once (see :mod:`curate.run_folder`); returns
+    the manifest. The caller holds :func:`curate.run_folder.run_lock` when runs may overlap."""
     from curate.report import render_report
+    from curate.run_folder import MANIFEST, commit, new_run_id, staging
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    run_id = run_id or new_run_id()
     f = result.frame
     fmt = choose_format(f.filter(pl.col("verdict") == "keep"), result.config.output_format)
     annotated = f.drop([c for c in DROP_FROM_ANNOTATED if c in f.columns])
-    atomic_write(out / "annotated.parquet", lambda tmp: annotated.write_parquet(tmp))
-    write_jsonl(f.filter(pl.col("verdict") == "keep"), out / "curated.jsonl", fmt, with_reasons=False)
-    write_jsonl(f.filter(pl.col("verdict") == "review"), out / "review.jsonl", fmt, with_reasons=True)
-    write_jsonl(f.filter(pl.col("verdict") == "drop"), out / "rejected.jsonl", fmt, with_reasons=True)
-    write_quarantine(result.quarantine, out / "quarantine.jsonl")
-    man = manifest(result, fmt)
-    atomic_write_text(out / "report.html", render_report(result, man))
-    atomic_write_text(out / "manifest.json", json.dumps(man, indent=2, ensure_ascii=False))
+    with staging(out, run_id) as stage:
+        annotated.write_parquet(stage / "annotated.parquet")
+        write_jsonl(f.filter(pl.col("verdict") == "keep"), stage / "curated.jsonl", fmt, with_reasons=False)
+        write_jsonl(f.filter(pl.col("verdict") == "review"), stage / "review.jsonl", fmt, with_reasons=True)
+        write_jsonl(f.filter(pl.col("verdict") == "drop"), stage / "rejected.jsonl", fmt, with_reasons=True)
+        write_quarantine(result.quarantine, stage / "quarantine.jsonl")
+        man = manifest(result, fmt, run_id)
+        atomic_write_text(stage / "report.html", render_report(result, man))
+        atomic_write_text(stage / MANIFEST, json.dumps(man, indent=2, ensure_ascii=False, allow_nan=False))
+        commit(stage, out)
     return man

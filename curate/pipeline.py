@@ -49,6 +49,7 @@ class CurateResult:
     config: CurateConfig
     stages: list[StageTiming] = field(default_factory=list)
     eval_files: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
 
 
 class Stages:
@@ -116,11 +117,11 @@ def _signals(frame: pl.DataFrame, cfg: CurateConfig, evals: pl.DataFrame | None,
              advance: Callable[[int], None], chunk: int = 200_000) -> pl.DataFrame:
     # In chunks: list-valued intermediates (words, 3-grams) of a million rows at once cost gigabytes.
     parts = []
-    for start in range(0, frame.height, chunk):
+    for start in range(0, max(frame.height, 1), chunk):  # an empty frame still gets every column
         part = frame.slice(start, chunk)
         parts.append(_signals_chunk(part, cfg))
         advance(part.height)
-    frame = pl.concat(parts) if parts else frame
+    frame = pl.concat(parts)
     sc_ = cfg.signals
     if evals is not None and evals.height:
         frame = pl.concat([frame, contamination(frame, evals, sc_.contamination_ngram,
@@ -144,13 +145,16 @@ def _signals_chunk(frame: pl.DataFrame, cfg: CurateConfig) -> pl.DataFrame:
 
 
 def run_curate(inputs: list[str | Path], cfg: CurateConfig, eval_paths: list[str | Path] | None = None,
-               hook: ProgressHook | None = None) -> CurateResult:
-    """Ingest ``inputs`` and run every stage. Raises ``InputNotFoundError`` for missing inputs."""
+               hook: ProgressHook | None = None, exclude: list[Path] | None = None) -> CurateResult:
+    """Ingest ``inputs`` (nothing under ``exclude``) and run every stage.
+
+    Raises ``InputNotFoundError`` for missing inputs and ``EvalSetError`` for an eval set that is
+    missing, unreadable or holds no prompt (a contamination check must never switch itself off)."""
     st = Stages(hook)
     evals = load_eval_prompts(list(eval_paths)) if eval_paths else None
     with st.stage("ingest", 0):
-        result: IngestResult = ingest(list(inputs), cfg.ingest.column_map)
+        result: IngestResult = ingest(list(inputs), cfg.ingest.column_map, exclude=exclude)
     st.timings[-1].rows = result.frame.height
     frame = curate_frame(result.frame, cfg, evals, st)
     return CurateResult(frame=frame, quarantine=result.quarantine, files=result.files, config=cfg,
-                        stages=st.timings, eval_files=[str(p) for p in eval_paths or []])
+                        stages=st.timings, eval_files=[str(p) for p in eval_paths or []], skipped=result.skipped)

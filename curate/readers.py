@@ -8,12 +8,14 @@ gzip-compressed variants of the text formats.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import glob
-import gzip
 import io
 import json
+import math
 import re
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +25,6 @@ from schemas.records import QuarantineRecord
 
 SUFFIXES = (".jsonl", ".ndjson", ".json", ".csv", ".parquet")
 _SURROGATE = re.compile(r"[\udc80-\udcff]")
-_DECODER = json.JSONDecoder()
 _RAW_LIMIT = 2000
 
 
@@ -43,24 +44,57 @@ class RawRows:
             raw=None if raw is None else raw[:_RAW_LIMIT]))
 
 
-def expand_inputs(inputs: list[str | Path]) -> list[Path]:
-    """Expand files, folders (recursively, known suffixes only) and globs into a sorted file list.
+@dataclass
+class InputScan:
+    files: list[Path]
+    skipped: list[str]  # files inside an input folder or glob that are not read, each with why
 
+
+def scan_inputs(inputs: list[str | Path], exclude: list[Path] | None = None) -> InputScan:
+    """Expand files, folders (recursively) and globs into a sorted file list.
+
+    Files a folder or glob holds that Sieve does not read (an unknown suffix, anything under an
+    ``exclude`` folder such as the run's own output folder) are listed in ``skipped`` with the reason.
     Raises :class:`InputNotFoundError` naming the first input that matched nothing.
     """
+    excluded = [Path(e).resolve() for e in exclude or []]
     files: list[Path] = []
+    skipped: list[str] = []
+
+    def is_excluded(f: Path) -> bool:
+        r = f.resolve()
+        return any(r == e or e in r.parents for e in excluded)
+
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            found = sorted(f for f in p.rglob("*") if f.is_file() and _kind(f) is not None)
-        elif p.is_file():
+            found = []
+            for f in sorted(p.rglob("*")):
+                if not (f.is_file() or f.is_symlink()) or f.name.startswith("."):
+                    continue
+                if is_excluded(f):
+                    skipped.append(f"{f} (inside the output folder)")
+                elif _kind(f) is None:
+                    skipped.append(f"{f} (not a data file Sieve reads: .jsonl, .json, .csv, .parquet, .gz)")
+                else:
+                    found.append(f)
+        elif p.is_file() or p.is_symlink():
             found = [p]
         else:
-            found = sorted(Path(f) for f in glob.glob(str(item), recursive=True) if Path(f).is_file())
+            found = []
+            for f in sorted(Path(g) for g in glob.glob(str(item), recursive=True)):
+                if f.is_dir():
+                    continue
+                (skipped.append(f"{f} (inside the output folder)") if is_excluded(f) else found.append(f))
         if not found:
             raise InputNotFoundError(f"{item}: no such file, or no readable data file in it")
         files.extend(found)
-    return list(dict.fromkeys(files))
+    return InputScan(files=list(dict.fromkeys(files)), skipped=list(dict.fromkeys(skipped)))
+
+
+def expand_inputs(inputs: list[str | Path]) -> list[Path]:
+    """The files of :func:`scan_inputs`."""
+    return scan_inputs(inputs).files
 
 
 def _kind(path: Path) -> str | None:
@@ -74,36 +108,81 @@ def _kind(path: Path) -> str | None:
 
 
 def read_file(path: str | Path) -> RawRows:
-    """Read one file into :class:`RawRows`. Never raises for bad content; only for unreadable paths."""
+    """Read one file into :class:`RawRows`. Never raises: an unreadable file, a cut gzip stream, an
+    encoding other than UTF-8 or bad content all become quarantine records."""
     path = Path(path)
-    kind = _kind(path) or _sniff(path)
-    out = RawRows(path=str(path), kind=kind)
-    data = path.read_bytes()
+    out = RawRows(path=str(path), kind=_kind(path) or "jsonl")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:  # no permission, a vanished file, an I/O error: this file only
+        out.bad(None, "read.unreadable", f"cannot read the file: {exc.strerror or exc}")
+        return out
     if path.name.lower().endswith(".gz") or data[:2] == b"\x1f\x8b":
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError) as exc:
-            out.bad(None, "read.gzip", f"not a readable gzip file: {exc}")
-            return out
+        data = _gunzip(data, out)
+    data = _to_utf8(data, out)
+    if data is None:
+        return out
+    kind = _kind(path) or _sniff(data)
+    out.kind = kind
     if not data.strip():
-        out.bad(None, "read.empty_file", "the file is empty")
+        out.bad(None, "read.empty_file", "the file is empty (or whitespace only)")
         return out
     if kind == "parquet":
         _read_parquet(data, out)
     elif kind == "csv":
         _read_csv(data, out)
-    elif kind == "json":
+    elif kind == "json" or _pretty_printed(data):
         _read_json_array(data, out)
     else:
         _read_jsonl(data, out)
     return out
 
 
-def _sniff(path: Path) -> str:
-    head = path.read_bytes()[:4096]
-    if head.startswith(b"PAR1"):
+def _sniff(data: bytes) -> str:
+    if data.startswith(b"PAR1"):
         return "parquet"
-    return "json" if head.lstrip().startswith(b"[") else "jsonl"
+    return "json" if data.lstrip()[:1] in (b"[", b"{") else "jsonl"
+
+
+def _pretty_printed(data: bytes) -> bool:
+    """JSON written over many lines in a .jsonl file: its first line opens an array or object alone."""
+    first = data.lstrip().split(b"\n", 1)[0].strip()
+    return first in (b"[", b"{")
+
+
+def _gunzip(data: bytes, out: RawRows) -> bytes:
+    """Decompress what can be decompressed; a cut or corrupt stream keeps the bytes before the damage
+    (its last, partial line is then quarantined by the parser) and is itself quarantined."""
+    dec = zlib.decompressobj(zlib.MAX_WBITS | 16)
+    try:
+        text = dec.decompress(data)
+    except zlib.error as exc:
+        out.bad(None, "read.gzip", f"corrupt gzip data: {exc}; rows before the damage were read")
+        return b""
+    if not dec.eof:
+        out.bad(None, "read.gzip", f"the gzip stream is cut short after {len(text):,} bytes of data; "
+                "rows before the cut were read, the cut line is quarantined")
+    return text
+
+
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8-sig"),
+         (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+
+
+def _to_utf8(data: bytes, out: RawRows) -> bytes | None:
+    """UTF-8 without a byte-order mark. A BOM names the encoding (UTF-8, UTF-16 or UTF-32): the text is
+    re-encoded, so no row is lost to it; undecodable UTF-16/32 is quarantined whole with the reason."""
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            if encoding == "utf-8-sig":
+                return data[len(bom):]
+            try:
+                return data.decode(encoding).encode("utf-8")
+            except UnicodeDecodeError as exc:
+                out.bad(None, "read.encoding", f"the file starts with a {encoding.upper()} byte-order mark but "
+                        f"is not valid {encoding.upper()} at byte {exc.start}; convert it to UTF-8")
+                return None
+    return data
 
 
 def _read_jsonl(data: bytes, out: RawRows) -> None:
@@ -118,11 +197,54 @@ def _read_jsonl(data: bytes, out: RawRows) -> None:
                     shown, column=exc.start + 1, field_name=_field_with(shown, "\ufffd"))
             continue
         try:
-            obj = json.loads(text)
+            obj = loads(text)
         except json.JSONDecodeError as exc:
             out.bad(lineno, "read.json_syntax", exc.msg, text, column=exc.colno)
             continue
+        except RecursionError:
+            out.bad(lineno, "read.json_too_deep", "JSON nested deeper than the parser allows", text)
+            continue
+        except DuplicateKeyError as exc:
+            out.bad(lineno, "read.duplicate_key", str(exc), text, field_name=exc.key)
+            continue
         _accept(out, lineno, obj, text)
+
+
+class DuplicateKeyError(ValueError):
+    """An object names one key twice: readers disagree on which value wins, so the row is quarantined."""
+
+    def __init__(self, key: str):
+        super().__init__(f"the key '{key}' appears twice in one object (which value is meant is ambiguous)")
+        self.key = key
+
+
+def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in obj:
+            raise DuplicateKeyError(key)
+        obj[key] = value
+    return obj
+
+
+_STRICT = json.JSONDecoder(object_pairs_hook=_pairs, parse_constant=lambda name: None)
+
+
+def loads(text: str) -> Any:
+    """``json.loads`` for input rows: NaN and Infinity become null (they are not JSON, and no output may
+    carry them); a repeated key raises :class:`DuplicateKeyError`."""
+    return _STRICT.decode(text)
+
+
+def finite(value: Any) -> Any:
+    """``value`` with every NaN or infinite float (CSV, Parquet) replaced by ``None``."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [finite(v) for v in value]
+    return value
 
 
 def _field_with(text: str, needle: str) -> str | None:
@@ -138,7 +260,7 @@ def _field_with(text: str, needle: str) -> str | None:
 
 def _accept(out: RawRows, lineno: int, obj: Any, raw: str) -> None:
     if isinstance(obj, dict):
-        out.rows.append((lineno, obj))
+        out.rows.append((lineno, finite(obj)))
     else:
         out.bad(lineno, "read.not_an_object", f"expected a JSON object, got {type(obj).__name__}", raw)
 
@@ -146,12 +268,16 @@ def _accept(out: RawRows, lineno: int, obj: Any, raw: str) -> None:
 def _read_json_array(data: bytes, out: RawRows) -> None:
     """Decode a JSON array one element at a time; resynchronise after a broken element."""
     text = data.decode("utf-8", "surrogateescape")
-    if text.startswith("\ufeff"):
-        text = text[1:]
     n = len(text)
     pos = _skip_ws(text, 0)
-    if pos >= n or text[pos] != "[":
-        # A single object or JSONL with a .json suffix: read it as JSONL, which also takes one object.
+    if pos < n and text[pos] == "{":
+        start = _wrapped_array(text)
+        if start is None:
+            # One object (pretty-printed or not), or JSONL with a .json suffix.
+            _read_single_or_jsonl(text, data, out)
+            return
+        pos = start
+    elif pos >= n or text[pos] != "[":
         _read_jsonl(data, out)
         return
     pos = _skip_ws(text, pos + 1)
@@ -165,7 +291,17 @@ def _read_json_array(data: bytes, out: RawRows) -> None:
 
     while pos < n and text[pos] != "]":
         try:
-            obj, end = _DECODER.raw_decode(text, pos)
+            obj, end = _STRICT.raw_decode(text, pos)
+        except (RecursionError, DuplicateKeyError) as exc:
+            nxt = text.find("\n{", pos + 1)
+            code = "read.duplicate_key" if isinstance(exc, DuplicateKeyError) else "read.json_too_deep"
+            msg = str(exc) if isinstance(exc, DuplicateKeyError) else "JSON nested deeper than the parser allows"
+            out.bad(line_of(pos), code, f"{msg} (element skipped)", text[pos:nxt if nxt > 0 else n],
+                    field_name=getattr(exc, "key", None))
+            if nxt < 0:
+                break
+            pos = _skip_ws(text, nxt)
+            continue
         except json.JSONDecodeError as exc:
             line = line_of(exc.pos)
             col = exc.pos - text.rfind("\n", 0, exc.pos)
@@ -197,6 +333,42 @@ def _read_json_array(data: bytes, out: RawRows) -> None:
                     text[pos:pos + 200], column=pos - text.rfind("\n", 0, pos))
     if pos >= n:
         out.bad(line_of(n), "read.json_syntax", "the array is not closed with ']' (file cut short?)")
+
+
+WRAPPER_KEYS = ("data", "rows", "examples", "train", "items", "records", "instances")
+
+
+def _wrapped_array(text: str) -> int | None:
+    """Where the list of rows starts in ``{"data": [...]}``-style wrappers: an object whose rows sit in
+    one list under a wrapper key (or its only list of objects). ``None`` when ``text`` is no wrapper."""
+    try:
+        obj = loads(text)
+    except (ValueError, RecursionError):
+        obj = None
+    if not isinstance(obj, dict):
+        return None
+    lists = [k for k, v in obj.items() if isinstance(v, list) and v and all(isinstance(e, dict) for e in v)]
+    key = next((k for k in WRAPPER_KEYS if k in lists), lists[0] if len(lists) == 1 else None)
+    if key is None or row_like(obj):
+        return None
+    m = re.search(r'"' + re.escape(key) + r'"\s*:\s*\[', text)
+    return m.end() - 1 if m else None
+
+
+def row_like(obj: dict) -> bool:
+    """An object that is itself a row (has a chat list or an instruction field), not a wrapper."""
+    from curate.formats import row_format
+
+    return row_format(obj) is not None
+
+
+def _read_single_or_jsonl(text: str, data: bytes, out: RawRows) -> None:
+    try:
+        obj = loads(text)
+    except (ValueError, RecursionError):
+        _read_jsonl(data, out)  # JSONL: one object per line, with per-line errors
+        return
+    _accept(out, 1, obj, text)
 
 
 def _skip_ws(text: str, pos: int) -> int:
@@ -238,4 +410,4 @@ def _read_parquet(data: bytes, out: RawRows) -> None:
     except Exception as exc:  # polars raises several error types for corrupt files
         out.bad(None, "read.parquet", f"not a readable Parquet file: {exc}")
         return
-    out.rows.extend((i, row) for i, row in enumerate(frame.to_dicts()))
+    out.rows.extend((i, finite(row)) for i, row in enumerate(frame.to_dicts()))

@@ -128,7 +128,7 @@ def quality_expr(cfg: CurateConfig) -> pl.Expr:
                * pl.when(pl.col("truncated")).then(q.penalty_truncated).otherwise(1.0)
                * pl.when(reused).then(q.penalty_reused).otherwise(1.0)
                * pl.when(pl.col("structure_bad")).then(q.penalty_structure).otherwise(1.0))
-    return (base * penalty).fill_null(0.0).clip(0, 1)
+    return (base * penalty).fill_nan(0.0).fill_null(0.0).clip(0, 1)
 
 
 def apply_rules(frame: pl.DataFrame, cfg: CurateConfig) -> pl.DataFrame:

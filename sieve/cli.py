@@ -6,13 +6,15 @@ Heavy libraries (torch, transformers, streamlit) are imported inside the command
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from sieve import __version__
-from sieve.console import EXIT_USAGE, fail, out
+from sieve.console import EXIT_ERROR, EXIT_USAGE, console, fail, out
 
 app = typer.Typer(
     name="sieve",
@@ -20,6 +22,7 @@ app = typer.Typer(
     "Example: sieve curate data.jsonl -o runs/demo",
     no_args_is_help=True,
     rich_markup_mode="rich",
+    pretty_exceptions_enable=False,  # tracebacks only with --debug / SIEVE_DEBUG=1 (see run())
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -32,8 +35,52 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main(version: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True,
-                                                         help="Print the version and exit.")] = None) -> None:
+                                                         help="Print the version and exit.")] = None,
+         debug: Annotated[bool, typer.Option("--debug", help="Show the Python traceback of an unexpected error "
+                                             "(also SIEVE_DEBUG=1).")] = False) -> None:
     """Curate instruction-tuning data, review it in the browser, and LoRA-train on it."""
+    if debug:
+        os.environ["SIEVE_DEBUG"] = "1"
+
+
+# click's base of usage errors, whichever click typer runs on (recent typer ships its own copy)
+_CLICK_ERROR = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+
+
+def run(argv: list[str] | None = None) -> int:
+    """The ``sieve`` executable: the one error boundary. A library error (``SieveError``) is one line
+    and exit 1; anything unexpected is one line naming the error and ``--debug``, exit 1. Returns the
+    exit code (also for ``--help`` and usage errors)."""
+    try:
+        rc = app(args=argv, standalone_mode=False)  # a command's typer.Exit(code) comes back as its code
+    except SystemExit as exc:  # typer.Exit inside a command, or click's own exit
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except _CLICK_ERROR as exc:  # usage errors: click's own one-line message
+        exc.show()
+        return exc.exit_code
+    except typer.Abort:
+        console.print("[bold red]aborted[/]")
+        return 130
+    except Exception as exc:  # the last catch-all: one line, never a traceback unless asked
+        if os.environ.get("SIEVE_DEBUG") == "1":
+            import traceback
+
+            traceback.print_exc()
+        from curate.errors import SieveError
+
+        if isinstance(exc, SieveError):
+            console.print(f"[bold red]error:[/] {exc}")
+        else:
+            detail = str(exc).splitlines()[0][:300] if str(exc) else ""
+            console.print(f"[bold red]error:[/] unexpected {type(exc).__name__}: {detail} "
+                          "(run with --debug or SIEVE_DEBUG=1 for the traceback, and please report it)")
+        return EXIT_ERROR
+    return rc if isinstance(rc, int) else 0
+
+
+def entry() -> None:
+    """Console-script entry point."""
+    sys.exit(run())
 
 
 def parse_column_map(items: list[str] | None) -> dict[str, str]:
@@ -184,4 +231,4 @@ def review(
 
 
 if __name__ == "__main__":  # python -m sieve.cli, used by bench/ to run the installed code in a child
-    app()
+    entry()

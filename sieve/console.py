@@ -47,6 +47,10 @@ def load_config_or_fail(loader, path, **overrides):
         return loader(path, **overrides)
     except FileNotFoundError:
         fail(f"{path}: config file not found", EXIT_USAGE)
+    except IsADirectoryError:
+        fail(f"-c {path}: is a folder; --config takes a TOML file", EXIT_USAGE)
+    except OSError as exc:
+        fail(f"-c {path}: cannot read the config file ({exc.strerror or exc})", EXIT_USAGE)
     except pydantic.ValidationError as exc:
         errs = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in exc.errors())
         fail(f"{path or 'config'}: invalid config: {errs}", EXIT_USAGE)

@@ -28,7 +28,7 @@ def test_valid_conversations_have_no_codes():
     assert set(STRUCTURE_CODES) == {
         "structure.empty_content", "structure.system_not_first", "structure.consecutive_user",
         "structure.consecutive_assistant", "structure.no_assistant", "structure.not_ending_with_assistant",
-        "structure.unknown_role"}
+        "structure.unknown_role", "structure.assistant_first"}
 
 
 def test_models_forbid_extra_fields_and_bad_roles():

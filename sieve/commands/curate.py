@@ -7,8 +7,9 @@ from pathlib import Path
 
 from rich.table import Table
 
-from curate.errors import SieveError
-from sieve.console import EXIT_NOTHING_READ, console, fail, load_config_or_fail, out, progress
+from curate.errors import EvalSetError, OutputError, SieveError
+from sieve.console import (EXIT_ERROR, EXIT_NOTHING_READ, EXIT_QUARANTINED, EXIT_USAGE, console, fail,
+                           load_config_or_fail, out, progress)
 from sieve.commands.ingest import report_quarantine
 
 
@@ -39,6 +40,7 @@ def run_curate_command(inputs: list[str], output: Path, config: Path | None, eva
                        output_format: str | None, column_map: dict[str, str]) -> int:
     from curate.outputs import write_outputs
     from curate.pipeline import run_curate
+    from curate.run_folder import prepare_output, run_lock
 
     overrides = {}
     if output_format:
@@ -47,42 +49,43 @@ def run_curate_command(inputs: list[str], output: Path, config: Path | None, eva
         overrides["ingest.column_map"] = column_map
     cfg = load_config(config, **overrides)
     start = time.perf_counter()
-    with progress() as bar:
-        tasks: dict[str, int] = {}
-        stage_start: dict[str, float] = {}
+    try:
+        prepare_output(output)  # before any work: a bad -o fails in a second, not after the pipeline
+        with run_lock(output), progress() as bar:
+            tasks: dict[str, int] = {}
+            stage_start: dict[str, float] = {}
 
-        def hook(name: str, done: int, total: int) -> None:
-            if name not in tasks:
-                tasks[name] = bar.add_task(f"{name:<12}", total=max(total, 1), rate="")
-                stage_start[name] = time.perf_counter()
-            elapsed = time.perf_counter() - stage_start[name]
-            rate = f"{done / elapsed:,.0f} rows/s" if elapsed > 0 and done else ""
-            bar.update(tasks[name], completed=done, total=max(total, 1), rate=rate)
+            def hook(name: str, done: int, total: int) -> None:
+                if name not in tasks:
+                    tasks[name] = bar.add_task(f"{name:<12}", total=max(total, 1), rate="")
+                    stage_start[name] = time.perf_counter()
+                elapsed = time.perf_counter() - stage_start[name]
+                rate = f"{done / elapsed:,.0f} rows/s" if elapsed > 0 and done else ""
+                bar.update(tasks[name], completed=done, total=max(total, 1), rate=rate)
 
-        try:
-            result = run_curate(inputs, cfg, eval_files, hook=hook)
-        except SieveError as exc:
-            fail(str(exc))
-    if result.frame.height == 0:
-        report_quarantine(result, output / "quarantine.jsonl")
-        from curate.ingest import write_quarantine
-
-        write_quarantine(result.quarantine, output / "quarantine.jsonl")
-        console.print("[bold red]nothing could be read[/]")
-        return EXIT_NOTHING_READ
-    man = write_outputs(result, output)
-    total = time.perf_counter() - start
-    print_summary(man, total, output)
+            # the output folder is never read back as input, even when it sits inside an input folder
+            result = run_curate(inputs, cfg, eval_files, hook=hook, exclude=[output])
+            man = write_outputs(result, output)
+    except SieveError as exc:
+        fail(str(exc), EXIT_USAGE if isinstance(exc, (OutputError, EvalSetError)) else EXIT_ERROR)
+    print_summary(man, time.perf_counter() - start, output)
     report_quarantine(result, output / "quarantine.jsonl")
-    return 3 if result.quarantine else 0
+    if result.frame.height == 0:
+        console.print("[bold red]nothing could be read[/] (every row or file is in quarantine.jsonl)")
+        return EXIT_NOTHING_READ
+    return EXIT_QUARANTINED if result.quarantine else 0
 
 
 def print_summary(man: dict, seconds: float, output: Path) -> None:
     c = man["counts"]
-    out.print(f"sieve curate: {c['rows']:,} rows in {seconds:.1f} s ({c['rows'] / seconds:,.0f} rows/s end to end)")
+    out.print(f"sieve curate: {c['rows']:,} rows in {seconds:.1f} s ({c['rows'] / seconds:,.0f} rows/s end to end), "
+              f"run {man['run_id'][:12]}")
     out.print(f"  keep {c['keep']:,} | review {c['review']:,} | drop {c['drop']:,} | quarantined {c['quarantined']:,}")
     for s in man["stages"]:
         out.print(f"  stage {s['name']:<12} {s['seconds']:7.2f} s  {s['rows_per_s'] or 0:>10,.0f} rows/s")
     out.print("  top reasons: " + ", ".join(f"{k} {v:,}" for k, v in list(man["reasons"].items())[:8]))
+    if man.get("skipped_inputs"):
+        out.print(f"  skipped {len(man['skipped_inputs'])} file(s) in the inputs: "
+                  + "; ".join(man["skipped_inputs"][:5]) + (" ..." if len(man["skipped_inputs"]) > 5 else ""))
     out.print(f"  outputs: {output}/ (curated.jsonl, review.jsonl, rejected.jsonl, annotated.parquet, "
               f"report.html, manifest.json)")
