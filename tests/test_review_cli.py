@@ -62,3 +62,22 @@ def test_a_bad_review_config_names_the_field(run, tmp_path, capsys):
     with pytest.raises(typer.Exit):
         review(run, config=tmp_path / "r.toml")
     assert "lease_secs" in capsys.readouterr().err
+
+
+def test_the_review_sub_app_opens_a_folder_named_export_and_exports(run_dir, tmp_path, monkeypatch):  # noqa: F811
+    from typer.testing import CliRunner
+
+    from sieve.commands.review import review_cli
+
+    runner = CliRunner()
+    shutil.copytree(run_dir, tmp_path / "export")
+    monkeypatch.chdir(tmp_path)
+    res = runner.invoke(review_cli, ["export", "--import-only"])  # a run folder called `export`
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "export" / "review.sqlite").is_file()
+    res = runner.invoke(review_cli, ["export", "export/review.sqlite", "-o", "approved.jsonl", "--run", "export"])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "approved.jsonl").read_text().count("\n") > 200
+    assert runner.invoke(review_cli, ["--help"]).exit_code == 0
+    res = runner.invoke(review_cli, ["export", "--import-only", "--double-review", "0.3"])
+    assert res.exit_code == 2 and "cannot apply" in res.output

@@ -1,4 +1,8 @@
-"""``sieve review``: import a curate run into the review store and serve the app; ``export``."""
+"""``sieve review``: import a curate run into the review store and serve the app; ``export``.
+
+:data:`review_cli` is a typer sub-app (``app.add_typer(review_cli, name="review")``): ``sieve review
+RUN_DIR`` opens a run (the ``open`` command is implied), ``sieve review export DB -o FILE`` exports.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from typer.core import TyperGroup
 
 from sieve.console import EXIT_USAGE, fail, load_config_or_fail, out
 
@@ -72,3 +80,60 @@ def run_export(db: Path, output: Path, run_dir: Path | None = None) -> int:
         fail(str(exc), EXIT_USAGE)
     out.print(f"wrote {n:,} approved rows to {output}")
     return 0
+
+
+class ReviewGroup(TyperGroup):
+    """``sieve review RUN_DIR`` means ``sieve review open RUN_DIR``. A first word that names a subcommand
+    is one, except a curate run folder with no further argument after it (options aside): so a run
+    folder called ``export`` still opens, and ``export DB -o FILE`` still exports."""
+
+    def parse_args(self, ctx, args: list[str]) -> list[str]:
+        first = args[0] if args else None
+        alone = not any(not a.startswith("-") for a in args[1:2])
+        if first and not first.startswith("-") and (
+                first not in self.commands or ((Path(first) / "manifest.json").is_file() and alone)):
+            args = ["open", *args]
+        return super().parse_args(ctx, args)
+
+
+review_cli = typer.Typer(
+    cls=ReviewGroup, no_args_is_help=True, context_settings={"help_option_names": ["-h", "--help"]},
+    help="Review rows in the browser (accept, reject, fix), or export the approved set.\n\n"
+    "Examples:\n\n"
+    "  sieve review runs/alpaca                 # import runs/alpaca, serve on http://127.0.0.1:8501\n\n"
+    "  sieve review runs/alpaca --carry-over    # the folder was curated again: keep the decisions\n\n"
+    "  sieve review export runs/alpaca/review.sqlite -o runs/alpaca/approved.jsonl")
+
+
+@review_cli.command("open")
+def open_command(
+    run_dir: Annotated[Path, typer.Argument(help="A `sieve curate` output folder.")],
+    db: Annotated[Optional[Path], typer.Option(help="Review store (default RUN_DIR/review.sqlite).")] = None,
+    host: Annotated[str, typer.Option(help="Address to listen on; keep 127.0.0.1 unless you set a password.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port of the app.")] = 8501,
+    double_review: Annotated[Optional[float], typer.Option(
+        help="Share of review rows that need two reviewers (0-1); fixed when the store is made.")] = None,
+    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="Review config (TOML).")] = None,
+    carry_over: Annotated[bool, typer.Option(
+        "--carry-over", help="The folder holds a new curate run: carry the store's decisions over to it by the "
+        "content of their messages.")] = False,
+    import_only: Annotated[bool, typer.Option("--import-only", help="Import the run, print the URL, do not serve.")] = False,
+) -> None:
+    """Import RUN_DIR into its review store and serve the review app.
+
+    Example: sieve review open runs/alpaca --port 8502
+    """
+    raise typer.Exit(run_review(run_dir, db, host, port, double_review, import_only, config, carry_over))
+
+
+@review_cli.command("export")
+def export_command(
+    db: Annotated[Path, typer.Argument(help="A review store (RUN_DIR/review.sqlite).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="The approved JSONL to write.")],
+    run: Annotated[Optional[Path], typer.Option(help="Refuse unless the store holds this curate run.")] = None,
+) -> None:
+    """Write the approved rows (kept, accepted, fixed; rejected and disputed left out) as JSONL.
+
+    Example: sieve review export runs/alpaca/review.sqlite -o runs/alpaca/approved.jsonl
+    """
+    raise typer.Exit(run_export(db, output, run))
