@@ -16,11 +16,18 @@ INSTRUCTION_KEYS = ("instruction", "prompt", "question")
 INPUT_KEYS = ("input", "context")
 OUTPUT_KEYS = ("output", "response", "answer", "completion")
 ROLE_ALIASES = {
-    "system": "system",
-    "user": "user", "human": "user", "prompter": "user",
+    "system": "system", "sys": "system", "instruction": "system",
+    "user": "user", "human": "user", "prompter": "user", "usuario": "user", "utilisateur": "user",
+    "benutzer": "user", "用户": "user", "ユーザー": "user", "question": "user", "customer": "user",
     "assistant": "assistant", "gpt": "assistant", "bot": "assistant", "model": "assistant",
     "chatgpt": "assistant", "bard": "assistant", "bing": "assistant", "ai": "assistant",
+    "asistente": "assistant", "assistente": "assistant", "助手": "assistant", "アシスタント": "assistant",
+    "answer": "assistant", "agent": "assistant", "chatbot": "assistant",
 }
+# Other names a chat data set gives its turn list, and each turn's role and text (first match wins).
+CHAT_KEYS = ("conversation", "dialog", "dialogue", "turns", "chat", "dialogs", "utterances")
+ROLE_KEYS = ("role", "from", "speaker", "author", "sender", "user")
+CONTENT_KEYS = ("content", "value", "text", "message", "utterance")
 
 
 class RowError(ValueError):
@@ -50,6 +57,8 @@ def row_format(row: Mapping[str, Any]) -> str | None:
         return "messages"
     if isinstance(row.get("conversations"), list):
         return "sharegpt"
+    if chat_key(row):
+        return "chat"
     if "prompt" in row and "completion" in row and "instruction" not in row:
         return "prompt_completion"
     if any(k in row for k in INSTRUCTION_KEYS) and any(k in row for k in OUTPUT_KEYS):
@@ -74,10 +83,35 @@ def to_messages(row: Mapping[str, Any], fmt: str) -> list[dict[str, str]]:
         return _chat(row, "messages", "role", "content")
     if fmt == "sharegpt":
         return _chat(row, "conversations", "from", "value")
+    if fmt == "chat":
+        key = chat_key(row) or CHAT_KEYS[0]
+        return _chat(row, key, *_turn_keys(row.get(key)))
     if fmt == "prompt_completion":
         return [{"role": "user", "content": _text(row, "prompt")},
                 {"role": "assistant", "content": _text(row, "completion")}]
     return _alpaca(row)
+
+
+def chat_key(row: Mapping[str, Any]) -> str | None:
+    """The key of a turn list stored under another name (``conversation``, ``dialog``, ...), if any."""
+    return next((k for k in CHAT_KEYS if isinstance(row.get(k), list) and row[k]
+                 and all(isinstance(t, Mapping) for t in row[k])), None)
+
+
+def _turn_keys(turns: Any) -> tuple[str, str]:
+    """The role and text keys the turns use: the first of ROLE_KEYS / CONTENT_KEYS the first turn has."""
+    first = turns[0] if isinstance(turns, list) and turns and isinstance(turns[0], Mapping) else {}
+    role = next((k for k in ROLE_KEYS if k in first), ROLE_KEYS[0])
+    content = next((k for k in CONTENT_KEYS if k in first and k != role), CONTENT_KEYS[0])
+    return role, content
+
+
+def map_roles(messages: list[dict[str, str]], role_map: Mapping[str, str]) -> list[dict[str, str]]:
+    """Apply ``--role-map SRC=DST`` (source role values, matched case-insensitively, after the aliases)."""
+    if not role_map:
+        return messages
+    lowered = {k.strip().lower(): v for k, v in role_map.items()}
+    return [{**m, "role": lowered.get(m["role"], m["role"])} for m in messages]
 
 
 def _alpaca(row: Mapping[str, Any]) -> list[dict[str, str]]:

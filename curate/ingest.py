@@ -16,7 +16,7 @@ from typing import Any
 
 import polars as pl
 
-from curate.formats import RowError, apply_column_map, detect_format, row_format, to_messages
+from curate.formats import RowError, apply_column_map, detect_format, map_roles, row_format, to_messages
 from curate.fast_ingest import fast_jsonl
 from curate.readers import RawRows, read_file, scan_inputs
 from schemas.records import QuarantineRecord
@@ -72,7 +72,8 @@ def stable_ids() -> pl.Expr:
 
 
 def ingest(inputs: list[str | Path], column_map: dict[str, str] | None = None,
-           on_file: Callable[[FileSummary], None] | None = None, exclude: list[Path] | None = None) -> IngestResult:
+           on_file: Callable[[FileSummary], None] | None = None, exclude: list[Path] | None = None,
+           role_map: dict[str, str] | None = None) -> IngestResult:
     """Read every input (files, folders, globs) into one frame; nothing unreadable is lost.
 
     Raises :class:`curate.errors.InputNotFoundError` for inputs that match no file. Bad content never
@@ -90,7 +91,7 @@ def ingest(inputs: list[str | Path], column_map: dict[str, str] | None = None,
             fields = fast.fields
         else:
             raw = read_file(path)
-            frame, fmt = _normalise_file(raw, column_map)
+            frame, fmt = _normalise_file(raw, column_map, role_map or {})
             fields = _fill_rates(raw)
         frames.append(frame)
         quarantine.extend(raw.quarantine)
@@ -118,16 +119,17 @@ def _build_frame(records: dict[str, list[Any]], turns: dict[str, list[Any]]) -> 
     return frame.with_columns(id=pl.lit(None, pl.String)).select(list(FRAME_SCHEMA))
 
 
-def _normalise_file(raw: RawRows, column_map: dict[str, str]) -> tuple[pl.DataFrame, str | None]:
+def _normalise_file(raw: RawRows, column_map: dict[str, str],
+                    role_map: dict[str, str]) -> tuple[pl.DataFrame, str | None]:
     """Row by row: the path that handles every format and every malformed row."""
     out: dict[str, list[Any]] = {k: [] for k in FRAME_SCHEMA if k not in ("row_idx", "messages", "id")}
     turns: dict[str, list[Any]] = {"row_idx": [], "role": [], "content": []}
-    fmt = _normalise_rows(raw, column_map, out, turns)
+    fmt = _normalise_rows(raw, column_map, role_map, out, turns)
     return _build_frame(out, turns), fmt
 
 
-def _normalise_rows(raw: RawRows, column_map: dict[str, str], out: dict[str, list[Any]],
-                    turns: dict[str, list[Any]]) -> str | None:
+def _normalise_rows(raw: RawRows, column_map: dict[str, str], role_map: dict[str, str],
+                    out: dict[str, list[Any]], turns: dict[str, list[Any]]) -> str | None:
     rows = [(line, apply_column_map(obj, column_map)) for line, obj in raw.rows]
     fmt = detect_format(obj for _, obj in rows)
     if fmt is None and rows:
@@ -141,7 +143,7 @@ def _normalise_rows(raw: RawRows, column_map: dict[str, str], out: dict[str, lis
         # A row that looks like another format (a messages row inside an Alpaca file) is read as such.
         row_fmt = row_format(obj) or fmt
         try:
-            messages = to_messages(obj, row_fmt)
+            messages = map_roles(to_messages(obj, row_fmt), role_map)
         except RowError as exc:
             raw.bad(line, exc.code, str(exc), json.dumps(obj, ensure_ascii=False, default=str), field_name=exc.field)
             continue

@@ -153,7 +153,8 @@ def run_curate(inputs: list[str | Path], cfg: CurateConfig, eval_paths: list[str
     st = Stages(hook)
     evals = load_eval_prompts(list(eval_paths)) if eval_paths else None
     with st.stage("ingest", 0):
-        result: IngestResult = ingest(list(inputs), cfg.ingest.column_map, exclude=exclude)
+        result: IngestResult = ingest(list(inputs), cfg.ingest.column_map, exclude=exclude,
+                                      role_map=cfg.ingest.role_map)
     st.timings[-1].rows = result.frame.height
     frame = curate_frame(result.frame, cfg, evals, st)
     return CurateResult(frame=frame, quarantine=result.quarantine, files=result.files, config=cfg,

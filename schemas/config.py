@@ -30,7 +30,18 @@ class IngestConfig(_Section):
         description="Source column -> Sieve field (instruction, input, output, system, messages, "
         "conversations, prompt, completion). Applied before format detection.",
     )
+    role_map: dict[str, str] = Field(
+        default_factory=dict, description="Source role value -> system, user or assistant (--role-map SRC=DST), "
+        "for role names Sieve does not know; known aliases (Human, gpt, bot, model, ...) need none.")
     recover_broken_json: bool = Field(True, description="Read JSON arrays element by element when the file does not parse.")
+
+    @field_validator("role_map")
+    @classmethod
+    def _roles(cls, value: dict[str, str]) -> dict[str, str]:
+        bad = sorted(f"{k}={v}" for k, v in value.items() if v not in ("system", "user", "assistant"))
+        if bad:
+            raise ValueError(f"unknown destination role in {bad}; a role maps to system, user or assistant")
+        return value
 
     @field_validator("column_map")
     @classmethod

@@ -83,13 +83,14 @@ def entry() -> None:
     sys.exit(run())
 
 
-def parse_column_map(items: list[str] | None) -> dict[str, str]:
+def parse_column_map(items: list[str] | None, flag: str = "--column-map",
+                     example: str = "question=instruction") -> dict[str, str]:
     """``["src=dst", ...]`` -> ``{"src": "dst"}``; a malformed item is a usage error naming it."""
     mapping: dict[str, str] = {}
     for item in items or []:
         src, sep, dst = item.partition("=")
         if not sep or not src or not dst:
-            fail(f"--column-map {item!r}: expected SRC=DST, e.g. --column-map question=instruction", EXIT_USAGE)
+            fail(f"{flag} {item!r}: expected SRC=DST, e.g. {flag} {example}", EXIT_USAGE)
         mapping[src] = dst
     return mapping
 
@@ -138,6 +139,8 @@ def curate(
     output_format: Annotated[Optional[str], typer.Option(
         help="curated.jsonl format: auto (Alpaca when all rows are single-turn), alpaca or messages.")] = None,
     column_map: ColumnMapOpt = None,
+    role_map: Annotated[Optional[list[str]], typer.Option(
+        "--role-map", "-r", help="Map a role value to system, user or assistant: SRC=DST (repeatable).")] = None,
     explain: Annotated[bool, typer.Option("--explain", help="List every rule, its default and why; then exit.")] = False,
 ) -> None:
     """Validate, deduplicate and score every row; write curated/review/rejected sets and a report.
@@ -148,6 +151,7 @@ def curate(
     Examples:
       sieve curate ../shared/data/alpaca_52k/alpaca_data_52k.jsonl -o runs/alpaca
       sieve curate outputs.json -o runs/x --eval self_instruct.jsonl --config strict.toml
+      sieve curate chats.jsonl -o runs/chats --role-map Kunde=user --role-map Berater=assistant
       sieve curate --explain
     """
     from sieve.commands.curate import run_curate_command, run_explain
@@ -157,7 +161,8 @@ def curate(
     if not inputs or output is None:
         fail("curate needs INPUT... and -o DIR (or --explain)", EXIT_USAGE)
     raise typer.Exit(run_curate_command(inputs, output, config, eval_files or [], output_format,
-                                        parse_column_map(column_map)))
+                                        parse_column_map(column_map),
+                                        parse_column_map(role_map, "--role-map", "Kunde=user")))
 
 
 @app.command()
@@ -173,6 +178,8 @@ def train(
     max_steps: Annotated[Optional[int], typer.Option(help="Stop after this many optimizer steps.")] = None,
     qlora: Annotated[bool, typer.Option("--qlora", help="4-bit base weights (CUDA + bitsandbytes).")] = False,
     merge: Annotated[bool, typer.Option("--merge", help="Also write the merged model.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Start afresh in -o, removing what an earlier "
+                                            "sieve train wrote there (never other files).")] = False,
 ) -> None:
     """LoRA-train the base model on DATA; with --curve, a learning curve beside a random-rows baseline.
 
@@ -185,7 +192,7 @@ def train(
     from sieve.commands.train import run_train_command
 
     raise typer.Exit(run_train_command(data, output, model, eval_file, config, curve, seeds, epochs, max_steps,
-                                       qlora, merge))
+                                       qlora, merge, overwrite=overwrite))
 
 
 @app.command()

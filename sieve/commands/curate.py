@@ -37,7 +37,8 @@ def run_explain(config: Path | None) -> int:
 
 
 def run_curate_command(inputs: list[str], output: Path, config: Path | None, eval_files: list[str],
-                       output_format: str | None, column_map: dict[str, str]) -> int:
+                       output_format: str | None, column_map: dict[str, str],
+                       role_map: dict[str, str] | None = None) -> int:
     from curate.outputs import write_outputs
     from curate.pipeline import run_curate
     from curate.run_folder import prepare_output, run_lock
@@ -47,6 +48,8 @@ def run_curate_command(inputs: list[str], output: Path, config: Path | None, eva
         overrides["output_format"] = output_format
     if column_map:
         overrides["ingest.column_map"] = column_map
+    if role_map:
+        overrides["ingest.role_map"] = role_map
     cfg = load_config(config, **overrides)
     start = time.perf_counter()
     try:
@@ -70,10 +73,26 @@ def run_curate_command(inputs: list[str], output: Path, config: Path | None, eva
         fail(str(exc), EXIT_USAGE if isinstance(exc, (OutputError, EvalSetError)) else EXIT_ERROR)
     print_summary(man, time.perf_counter() - start, output)
     report_quarantine(result, output / "quarantine.jsonl")
+    unknown = unknown_roles(result.frame)
+    if unknown:
+        console.print(f"[yellow]roles Sieve does not know[/] (rows get structure.unknown_role): "
+                      + ", ".join(f"{r!r} x{n:,}" for r, n in unknown.items())
+                      + f"; map them with --role-map, e.g. --role-map {next(iter(unknown))}=assistant")
     if result.frame.height == 0:
         console.print("[bold red]nothing could be read[/] (every row or file is in quarantine.jsonl)")
         return EXIT_NOTHING_READ
     return EXIT_QUARANTINED if result.quarantine else 0
+
+
+def unknown_roles(frame) -> dict[str, int]:
+    """Role values other than system/user/assistant, with their counts (most common first)."""
+    import polars as pl
+
+    if frame.height == 0:
+        return {}
+    roles = frame.select(r=pl.col("messages").list.eval(pl.element().struct.field("role"))).explode("r")["r"]
+    odd = roles.filter(~roles.is_in(["system", "user", "assistant"])).value_counts(sort=True)
+    return dict(odd.iter_rows())
 
 
 def print_summary(man: dict, seconds: float, output: Path) -> None:

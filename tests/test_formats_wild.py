@@ -1,0 +1,54 @@
+"""Formats a user meets in the wild (issue 8, point 11): chat lists under other keys, turns with other
+key and role names, --role-map for the rest, pretty-printed JSON and {"data": [...]} wrappers. The texts
+are real LIMA conversations; only the shape around them is rewritten."""
+
+import json
+
+import pytest
+
+from curate.ingest import ingest
+from sieve.cli import run
+from tests.conftest import ALPACA, LIMA
+
+LIMA_ROWS = [json.loads(line) for line in LIMA.read_text(encoding="utf-8").splitlines()[:3]]
+
+
+def _reshape(list_key: str, role_key: str, text_key: str, names: dict[str, str]) -> list[dict]:
+    return [{list_key: [{role_key: names[m["role"]], text_key: m["content"]} for m in r["messages"]]}
+            for r in LIMA_ROWS]
+
+
+@pytest.mark.parametrize("list_key, role_key, text_key, names", [
+    ("conversation", "speaker", "text", {"user": "Human", "assistant": "Bot"}),
+    ("dialog", "author", "message", {"user": "prompter", "assistant": "MODEL"}),
+    ("turns", "role", "content", {"user": "USER", "assistant": "Assistant"}),
+    ("chat", "from", "value", {"user": "usuario", "assistant": "asistente"}),
+])
+def test_chat_under_other_keys_and_role_names_reads_without_flags(tmp_path, list_key, role_key, text_key, names):
+    f = tmp_path / "chats.jsonl"
+    f.write_text("".join(json.dumps(r) + "\n" for r in _reshape(list_key, role_key, text_key, names)))
+    res = ingest([f])
+    assert res.quarantine == [] and res.frame.height == len(LIMA_ROWS)
+    assert res.frame["messages"].to_list() == [r["messages"] for r in LIMA_ROWS]
+
+
+def test_unknown_roles_are_named_with_the_flag_that_maps_them(tmp_path, capsys):
+    f = tmp_path / "chats.jsonl"
+    f.write_text("".join(json.dumps(r) + "\n" for r in _reshape("turns", "role", "content",
+                                                               {"user": "Kunde", "assistant": "Berater"})))
+    assert run(["curate", str(f), "-o", str(tmp_path / "a")]) == 0
+    err = capsys.readouterr().err
+    assert "'kunde'" in err and "'berater'" in err and "--role-map" in err
+    res = ingest([f], role_map={"Kunde": "user", "Berater": "assistant"})
+    assert res.frame["messages"].to_list() == [r["messages"] for r in LIMA_ROWS]
+
+
+def test_pretty_printed_json_and_data_wrappers(tmp_path):
+    rows = [json.loads(line) for line in ALPACA.read_text(encoding="utf-8").splitlines()[:4]]
+    (tmp_path / "wrapped.json").write_text(json.dumps({"version": 2, "data": rows}, indent=2))
+    (tmp_path / "pretty.jsonl").write_text(json.dumps(rows[0], indent=2))
+    (tmp_path / "array.json").write_text(json.dumps(rows, indent=4))
+    for name, n in [("wrapped.json", 4), ("pretty.jsonl", 1), ("array.json", 4)]:
+        res = ingest([tmp_path / name])
+        assert res.quarantine == [] and res.frame.height == n, name
+        assert res.frame["messages"][0][1]["content"] == rows[0]["output"]
