@@ -210,31 +210,14 @@ def generate(
     raise typer.Exit(run_generate_command(prompt, adapter or [], max_new_tokens))
 
 
-@app.command()
-def review(
-    args: Annotated[list[str], typer.Argument(help="RUN_DIR to review, or: export DB (with -o).")],
-    db: Annotated[Optional[Path], typer.Option(help="Review store (default RUN_DIR/review.sqlite).")] = None,
-    host: Annotated[str, typer.Option(help="Address to listen on; keep 127.0.0.1 unless you set a password.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port of the app.")] = 8501,
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="With export: the approved JSONL.")] = None,
-    double_review: Annotated[float, typer.Option(help="Share of rows that need two reviewers (0-1).")] = 0.0,
-    import_only: Annotated[bool, typer.Option("--import-only", help="Import the run, print the URL, do not serve.")] = False,
-) -> None:
-    """Review rows in the browser (accept, reject, fix), or export the approved set.
+def _add_review() -> None:
+    # a typer sub-app: `sieve review RUN` (open implied) and `sieve review export DB -o F`
+    from sieve.commands.review import review_cli
 
-    Examples:
-      sieve review runs/alpaca                      # import runs/alpaca, serve on http://127.0.0.1:8501
-      sieve review export runs/alpaca/review.sqlite -o runs/alpaca/approved.jsonl
-    """
-    from sieve.commands.review import run_export, run_review
+    app.add_typer(review_cli, name="review")
 
-    if args[0] == "export":
-        if len(args) != 2 or output is None:
-            fail("usage: sieve review export DB -o approved.jsonl", EXIT_USAGE)
-        raise typer.Exit(run_export(Path(args[1]), output))
-    if len(args) != 1:
-        fail("usage: sieve review RUN_DIR [--db PATH] [--host H] [--port N]", EXIT_USAGE)
-    raise typer.Exit(run_review(Path(args[0]), db, host, port, double_review, import_only))
+
+_add_review()
 
 
 if __name__ == "__main__":  # python -m sieve.cli, used by bench/ to run the installed code in a child
