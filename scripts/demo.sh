@@ -6,7 +6,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/setup.sh
 OUT=${1:-runs/demo}
 sieve curate examples/alpaca_sample.jsonl -o "$OUT/curated"
-sieve review "$OUT/curated" --import-only
+sieve review "$OUT/curated" --import-only --carry-over  # a re-run keeps earlier decisions
 sieve review export "$OUT/curated/review.sqlite" -o "$OUT/curated/approved.jsonl"
 sieve train "$OUT/curated/approved.jsonl" -o "$OUT/lora" --max-steps 5
 echo
