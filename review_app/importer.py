@@ -37,14 +37,17 @@ def run_label(run_id: str) -> str:
 
 
 def read_manifest(run: Path) -> dict:
-    """The run's manifest; raises :class:`ReviewError` for a folder without a complete one."""
+    """The run's manifest (:func:`curate.run_folder.read_manifest`); raises :class:`ReviewError` for a
+    folder without a complete one."""
+    from curate.errors import IncompleteRunError
+    from curate.run_folder import read_manifest as read_run_manifest
+
     try:
-        man = json.loads((run / "manifest.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ReviewError(f"{run}: no complete manifest.json, so not a finished `sieve curate` run "
-                          f"({exc.__class__.__name__})") from exc
-    if not isinstance(man, dict) or not (run / "annotated.parquet").is_file():
-        raise ReviewError(f"{run}: not a finished `sieve curate` run (no annotated.parquet or manifest)")
+        man = read_run_manifest(run)
+    except IncompleteRunError as exc:
+        raise ReviewError(str(exc)) from None
+    if not (run / "annotated.parquet").is_file():
+        raise ReviewError(f"{run}: not a finished `sieve curate` run (no annotated.parquet)")
     return man
 
 

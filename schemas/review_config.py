@@ -8,13 +8,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from schemas.section import Section
 
 from schemas.toml_source import config_data
 
 
-class ReviewConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+class ReviewConfig(Section):
 
     lease_seconds: float = Field(
         90.0, gt=0, description="how long a row stays held by a browser session without a heartbeat: short, so a "

@@ -91,20 +91,16 @@ def is_curate_run(folder: Path) -> bool:
 
 
 def read_run_manifest(folder: Path) -> dict:
-    """The manifest of a curate run folder. Raises :class:`TrainUsageError`, naming the folder, when it is
-    missing or not a whole ``sieve curate`` manifest (a run killed before its end leaves none)."""
+    """The manifest of a curate run folder (:func:`curate.run_folder.read_manifest`). Raises
+    :class:`TrainUsageError`, naming the folder, when it is missing or not a whole ``sieve curate``
+    manifest (a run killed before its end leaves none)."""
+    from curate.errors import IncompleteRunError
+    from curate.run_folder import read_manifest
+
     try:
-        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise TrainUsageError(f"{folder}: a curate run folder without manifest.json (the run did not finish); "
-                              "re-run sieve curate into it") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise TrainUsageError(f"{folder}: manifest.json is unreadable or incomplete ({exc}); "
-                              "re-run sieve curate into it") from None
-    if not isinstance(manifest, dict) or manifest.get("tool") != "sieve curate":
-        raise TrainUsageError(f"{folder}: manifest.json is not a sieve curate manifest; "
-                              "pass a sieve curate output folder or a data file")
-    return manifest
+        return read_manifest(folder)
+    except IncompleteRunError as exc:
+        raise TrainUsageError(str(exc)) from None
 
 
 def _approved_from_store(path: Path, run_dir: Path | None = None) -> list[dict]:
