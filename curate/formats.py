@@ -196,3 +196,30 @@ def is_single_turn(messages: list[Mapping[str, str]]) -> bool:
     """True when the conversation is (system?) user, assistant."""
     roles = [m["role"] for m in messages if m["role"] != "system"]
     return roles == ["user", "assistant"]
+
+
+def describe_mapping(rows: list[Mapping[str, Any]]) -> list[str]:
+    """What ingestion maps in these (original) rows, for ``sieve inspect``: where the turns are, which
+    keys hold role and text, and each role value with the role it becomes ('?' when Sieve does not know
+    it: --role-map fixes that)."""
+    lines: list[str] = []
+    roles: dict[str, str] = {}
+    for row in rows:
+        fmt = row_format(row)
+        if fmt not in ("messages", "sharegpt", "chat"):
+            continue
+        key = {"messages": "messages", "sharegpt": "conversations"}.get(fmt) or chat_key(row)
+        role_key, text_key = {"messages": ("role", "content"), "sharegpt": ("from", "value")}.get(
+            fmt) or _turn_keys(row.get(key))
+        where = f"turns under '{key}', role in '{role_key}', text in '{text_key}'"
+        if where not in lines:
+            lines.append(where)
+        for turn in row.get(key) or []:
+            if isinstance(turn, Mapping) and turn.get(role_key) is not None:
+                raw = str(turn[role_key])
+                name = raw.strip().lower()
+                roles.setdefault(raw, ROLE_ALIASES.get(name, name if name in ("system", "user", "assistant") else "?"))
+    if roles:
+        lines.append("roles: " + ", ".join(f"{raw} -> {dst}" for raw, dst in roles.items())
+                     + ("  (? = unknown: --role-map SRC=DST)" if "?" in roles.values() else ""))
+    return lines

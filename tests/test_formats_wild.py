@@ -52,3 +52,13 @@ def test_pretty_printed_json_and_data_wrappers(tmp_path):
         res = ingest([tmp_path / name])
         assert res.quarantine == [] and res.frame.height == n, name
         assert res.frame["messages"][0][1]["content"] == rows[0]["output"]
+
+
+def test_inspect_reports_what_it_would_map(tmp_path, capsys):
+    f = tmp_path / "chats.jsonl"
+    f.write_text("".join(json.dumps(r) + "\n" for r in _reshape("dialog", "author", "message",
+                                                               {"user": "prompter", "assistant": "Kunde"})))
+    assert run(["inspect", str(f)]) == 0
+    text = capsys.readouterr().out
+    assert "turns under 'dialog', role in 'author', text in 'message'" in text
+    assert "prompter -> user" in text and "Kunde -> ?" in text and "--role-map" in text

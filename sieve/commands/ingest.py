@@ -9,6 +9,7 @@ from pathlib import Path
 from rich.table import Table
 
 from curate.errors import SieveError
+from curate.formats import describe_mapping
 from curate.ingest import FileSummary, IngestResult, ingest, write_quarantine
 from sieve.console import EXIT_NOTHING_READ, EXIT_QUARANTINED, console, fail, out, progress
 
@@ -73,6 +74,10 @@ def run_inspect(inputs: list[str], column_map: dict[str, str], examples: int) ->
             table.add_row(name, f"{rate:.1%}")
         out.print(table)
         out.print(f"format: {f.format or 'unknown'}   rows: {f.rows:,}   quarantined: {f.quarantined}")
+        originals = [json.loads(m) for m in
+                     result.frame.filter(result.frame["source_file"] == f.path).head(500)["metadata"]]
+        for line in describe_mapping(originals):
+            out.print(f"  maps {line}", markup=False)
         rows = result.frame.filter(result.frame["source_file"] == f.path).head(examples)
         for row in rows.iter_rows(named=True):
             out.print(f"[dim]line {row['source_line']}[/]")
