@@ -48,9 +48,14 @@ def relative_source(source: str, root: str | None) -> str:
     path, _, line = source.rpartition(":")
     if not path:
         return source
+    return f"{relative_path(path, root)}:{line}"
+
+
+def relative_path(path: str, root: str | None) -> str:
+    """``path`` relative to ``root`` when both allow it, else its file name if it is absolute."""
     if root and os.path.isabs(path):
         path = os.path.relpath(path, root)
-    return f"{os.path.basename(path) if os.path.isabs(path) else path}:{line}"
+    return os.path.basename(path) if os.path.isabs(path) else path
 
 
 def source_root(paths: list[str]) -> str | None:
@@ -99,7 +104,14 @@ def _m2_sessions_undo_runs(con: sqlite3.Connection) -> None:
         con.executemany("INSERT INTO meta VALUES (?, ?)", [("run_id", ""), ("double_review", str(share))])
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m1_first_release, _m2_sessions_undo_runs]
+def _m3_signals(con: sqlite3.Connection) -> None:
+    """The row's quality signals (JSON of the signal columns of annotated.parquet), shown beside the row.
+    Rows imported before stay NULL until the run is imported again (``sieve review RUN_DIR`` does)."""
+    con.execute("ALTER TABLE rows ADD COLUMN signals TEXT")
+    con.execute("ALTER TABLE retired_rows ADD COLUMN signals TEXT")  # _retire copies every column of rows
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m1_first_release, _m2_sessions_undo_runs, _m3_signals]
 LATEST = len(MIGRATIONS)
 
 
