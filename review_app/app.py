@@ -19,7 +19,8 @@ from review_app.auth import Throttle, is_loopback
 from review_app.errors import ReviewError
 from review_app.progress import progress
 from review_app.store import connect
-from review_app.view import CHROME_CSS, cluster_panel, history_panel, row_body
+from review_app.run_files import quarantine, store_run
+from review_app.view import CHROME_CSS, cluster_panel, contamination_panel, history_panel, quarantine_panel, row_body
 from schemas.review_config import ReviewConfig, load_review_config
 
 ss = st.session_state
@@ -126,6 +127,7 @@ def queue_page(con, cfg: ReviewConfig, who: str, flt: queue.Filters, view: tuple
     blind = row["status"] == "second_review" and not disputes
     actions.action_bar(row)
     row_body(row, blind, cfg.collapse_chars)
+    contamination_panel(store_run(con), row, cfg.collapse_chars)
     actions.fix_form(row, blind)
     actions.note_box(row)
     cluster_panel(con, row)
@@ -145,6 +147,7 @@ def progress_page(con) -> None:
                   for k, v in p["reviewers"].items()])
     st.text(f"Agreement on double-reviewed rows (Cohen's kappa): "
             f"{'n/a' if p['kappa'] is None else format(p['kappa'], '.2f')}")
+    quarantine_panel(quarantine(store_run(con)))
 
 
 def main() -> None:

@@ -10,6 +10,8 @@ import json
 import streamlit as st
 
 from curate.rules import RULES
+from review_app.run_files import Quarantine, StoreRun, eval_match, location
+from review_app.signals import signal_lines
 from review_app.store import history, shown_messages
 
 WHY = {r.code: r.why for r in RULES}
@@ -39,6 +41,7 @@ def row_body(row: dict, blind: bool, limit: int) -> None:
             f"{row['lang'] or '?'} · cluster {row['dup_cluster'] or '-'} · version {row['version']}")
     for code in row["reasons"]:
         st.text(f"• {code}: {WHY.get(code, '')}")
+    st.text("\n".join(signal_lines(row.get("signals"))))
     msgs = row["messages"] if blind else shown_messages(row)
     left, right = st.columns(2)
     with left:
@@ -55,6 +58,51 @@ def row_body(row: dict, blind: bool, limit: int) -> None:
                 st.code(meta, language=None)
         else:
             st.code(meta, language=None)
+
+
+def contamination_panel(run: StoreRun | None, row: dict, limit: int) -> None:
+    """Which eval prompt a contamination row matched: its id, the overlap and the prompt itself (or why
+    it cannot be shown)."""
+    sig = json.loads(row["signals"]) if row.get("signals") else {}
+    eval_id = sig.get("contamination_eval_id")
+    if eval_id is None and "contamination.eval" not in row["reasons"]:
+        return
+    with st.container(border=True):
+        if eval_id is None:
+            st.text("contamination.eval: the matched eval id is not in this store; open the run again with "
+                    "`sieve review RUN_DIR` to import it")
+            return
+        m = eval_match(run, str(eval_id), sig.get("contamination_overlap"))
+        overlap = "?" if m.overlap is None else f"{m.overlap:.0%}"
+        st.text(f"Matched eval prompt: id {m.eval_id} in {m.files} · overlap {overlap} of its word n-grams "
+                "found in this row's prompt")
+        if m.prompt is None:
+            st.text(m.note)
+        else:
+            message_text(m.prompt, limit)
+
+
+def quarantine_panel(q: Quarantine, shown: int = 100) -> None:
+    """The run's quarantined input: counts per code, then each record (location, code, field, error)
+    with its raw text collapsed; all as text."""
+    st.subheader("Quarantined input")
+    if q.note:
+        st.text(q.note)
+        return
+    if not q.records:
+        st.text("Nothing was quarantined: every input row could be read.")
+        return
+    st.text(f"{len(q.records):,} quarantined: " + " · ".join(f"{code} {n:,}" for code, n in q.counts))
+    code = st.selectbox("Code", ["(all)"] + [c for c, _ in q.counts], key="q_code")
+    picked = [r for r in q.records if code == "(all)" or r.get("code") == code]
+    for r in picked[:shown]:
+        field = f" · field {r['field']}" if r.get("field") else ""
+        st.text(f"{location(r)} · {r.get('code', '?')}{field}\n{r.get('error', '')}")
+        if r.get("raw"):
+            with st.expander("raw"):
+                st.text(r["raw"])
+    if len(picked) > shown:
+        st.text(f"... and {len(picked) - shown:,} more (quarantine.jsonl in the run folder has them all)")
 
 
 def cluster_panel(con, row: dict) -> None:
