@@ -62,22 +62,22 @@ def signal_lines(signals: str | dict | None) -> list[str]:
     s = json.loads(signals) if isinstance(signals, str) else signals
     g = s.get
     lines = [
-        f"length      prompt {g('prompt_words', '?')} words, {g('prompt_chars', '?')} chars, ~{g('prompt_tokens', '?')} "
+        f"length: prompt {g('prompt_words', '?')} words, {g('prompt_chars', '?')} chars, ~{g('prompt_tokens', '?')} "
         f"tokens · response {g('response_words', '?')} words, {g('response_chars', '?')} chars, "
         f"~{g('response_tokens', '?')} tokens",
-        f"content     junk (symbols) {_pct(g('junk_share'))} · echo of prompt {_num(g('echo_similarity'))} · "
+        f"content: junk (symbols) {_pct(g('junk_share'))} · echo of prompt {_num(g('echo_similarity'))} · "
         f"flags: {', '.join(w for k, w in FLAG_WORDS.items() if g(k)) or 'none'}",
-        f"repetition  repeated lines {_pct(g('dup_line_share'))} · top 3-gram {_pct(g('top_ngram_share'))} · "
+        f"repetition: repeated lines {_pct(g('dup_line_share'))} · top 3-gram {_pct(g('top_ngram_share'))} · "
         f"longest char run {g('max_char_run', '?')} · same response for {g('response_reuse', '?')} prompt(s)",
-        f"personal    {', '.join(w for k, w in PII_WORDS.items() if g(k)) or 'none found'}",
-        f"language    prompt {_lang(g('lang_prompt'), g('lang_prompt_score'))} · response "
+        f"personal data: {', '.join(w for k, w in PII_WORDS.items() if g(k)) or 'none found'}",
+        f"language: prompt {_lang(g('lang_prompt'), g('lang_prompt_score'))} · response "
         f"{_lang(g('lang_response'), g('lang_response_score'))} · readability (Flesch) {_num(g('readability'), '.1f')}",
     ]
     if g("near_similarity") is not None:
-        lines.append(f"duplicates  near duplicate: exact similarity {g('near_similarity'):.2f} with the kept row")
+        lines.append(f"near duplicate: exact similarity {g('near_similarity'):.2f} with the kept row")
     if g("contamination_eval_id") is not None:
-        lines.append(f"eval match  eval id {g('contamination_eval_id')} · overlap {_pct(g('contamination_overlap'))}")
+        lines.append(f"eval match: eval id {g('contamination_eval_id')} · overlap {_pct(g('contamination_overlap'))}")
     other = {k: v for k, v in s.items() if k not in SHOWN}
     if other:
-        lines.append("other       " + " · ".join(f"{k} {v}" for k, v in other.items()))
+        lines.append("other signals: " + " · ".join(f"{k} {v}" for k, v in other.items()))
     return lines

@@ -115,10 +115,10 @@ def test_every_row_shows_its_signals_as_text(db):
     at = signed_in()
     row = get_row(connect(db), at.session_state["row_id"])
     sig = json.loads(row["signals"])
-    block = next(t for t in texts(at) if t.startswith("length "))
+    block = next(t for t in texts(at) if t.startswith("length: "))
     assert f"prompt {sig['prompt_words']} words, {sig['prompt_chars']} chars" in block
-    for family in ("content     junk (symbols) ", "repetition  repeated lines ", "personal    ",
-                   "language    prompt ", "readability (Flesch)"):
+    for family in ("\ncontent: junk (symbols) ", "\nrepetition: repeated lines ", "\npersonal data: ",
+                   "\nlanguage: prompt ", "readability (Flesch)"):
         assert family in block
     reasons = [t for t in texts(at) if t.startswith("• ")]
     assert reasons and all(": " in r and not r.endswith(": ") for r in reasons)  # codes with their plain words
@@ -130,9 +130,9 @@ def test_signal_lines_name_flags_and_near_duplicates_in_words():
                           "contamination_eval_id": "ev-1", "contamination_overlap": 0.5, "a_new_signal": 7})
     text = "\n".join(lines)
     assert "flags: refusal or AI boilerplate, cut off mid-thought" in text
-    assert "personal    e-mail address" in text and "junk (symbols) 25%" in text
+    assert "personal data: e-mail address" in text and "junk (symbols) 25%" in text
     assert "response de 0.91" in text and "exact similarity 0.83" in text
-    assert "eval id ev-1 · overlap 50%" in text and "other       a_new_signal 7" in text
+    assert "eval id ev-1 · overlap 50%" in text and "other signals: a_new_signal 7" in text
     assert "not in this store" in signal_lines(None)[0]
 
 
