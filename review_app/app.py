@@ -20,6 +20,7 @@ from review_app.errors import ReviewError
 from review_app.progress import progress
 from review_app.store import connect
 from review_app.run_files import quarantine, store_run
+from review_app.tabs import Tabs
 from review_app.view import CHROME_CSS, cluster_panel, contamination_panel, history_panel, quarantine_panel, row_body
 from schemas.review_config import ReviewConfig, load_review_config
 
@@ -30,6 +31,29 @@ log = logging.getLogger("sieve.review")
 @st.cache_resource
 def throttle(base: float, cap: float) -> Throttle:
     return Throttle(base, cap)  # one per server process: a new tab does not reset the delay
+
+
+@st.cache_resource
+def tabs() -> Tabs:
+    return Tabs()  # one per server process: every session's rerun can see which tabs have gone
+
+
+def free_gone_tabs(con) -> None:
+    """Register this tab, then free the rows of review sessions whose tab closed or reloaded (Streamlit
+    drops a tab from its active sessions when its websocket goes). Without a runtime to ask (AppTest,
+    a future Streamlit without it), the lease expiry alone frees them."""
+    from streamlit.runtime import Runtime
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    runtime = Runtime.instance() if Runtime.exists() else None
+    connected = getattr(runtime, "is_active_session", None)
+    if ctx is None or not callable(connected):
+        return
+    tabs().register(ss["session"], ctx.session_id)
+    gone = tabs().gone(lambda tab: bool(connected(tab)))
+    if gone:
+        queue.release_sessions(con, gone)
 
 
 def store(path: str):
@@ -107,6 +131,7 @@ def current_row(con, cfg: ReviewConfig, who: str, flt: queue.Filters, view: tupl
 
 
 def heartbeat(row_id: str, who: str, lease_s: float) -> None:
+    free_gone_tabs(ss["con"])  # every open tab's heartbeat frees the rows of closed ones
     holder = queue.renew_lease(ss["con"], row_id, ss["session"], who, lease_s)
     if holder:
         st.warning("Another reviewer has this row open now: saving will show you their change first.")
@@ -159,6 +184,7 @@ def main() -> None:
         return
     con = store(os.environ.get("SIEVE_REVIEW_DB", "review.sqlite"))
     ss["cfg"] = cfg
+    free_gone_tabs(con)  # a reloaded tab signs in afresh: its previous session's row is freed here
     page = st.sidebar.radio("Page", ["Queue", "Disputes", "Progress"], key="page")
     flash = ss.pop("flash", None)
     if flash:  # (kind, message[, detail]): the detail may hold row text, so it is shown as text

@@ -148,6 +148,19 @@ def release(con: sqlite3.Connection, session: str) -> None:
                     "WHERE lease_owner = ?", (session,))
 
 
+def release_sessions(con: sqlite3.Connection, sessions: list[str]) -> int:
+    """Drop every lease of these sessions (their browser tabs closed or reloaded) and forget their
+    skips; returns how many rows were freed."""
+    if not sessions:
+        return 0
+    marks = ",".join("?" * len(sessions))
+    with transaction(con):
+        n = con.execute("UPDATE rows SET lease_owner = NULL, lease_until = NULL, lease_reviewer = NULL "
+                        f"WHERE lease_owner IN ({marks})", sessions).rowcount
+        con.execute(f"DELETE FROM skipped WHERE session IN ({marks})", sessions)
+    return n
+
+
 def skip(con: sqlite3.Connection, row_id: str, session: str) -> None:
     """Skip a row for the rest of this session's pass: it is released and not offered again until every
     other matching row has been seen. A skip is not a decision: it changes nothing on the row."""

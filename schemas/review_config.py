@@ -18,8 +18,10 @@ from schemas.toml_source import config_data
 class ReviewConfig(Section):
 
     lease_seconds: float = Field(
-        90.0, gt=0, description="how long a row stays held by a browser session without a heartbeat: short, so a "
-        "closed tab frees its row within a minute or two; an open row renews it every heartbeat")
+        90.0, gt=0, description="how long a row stays held by a browser session without a heartbeat; an open "
+        "row renews it every heartbeat. A closed or reloaded tab frees its row at once (the app sees its "
+        "websocket go); this expiry is the backstop for what the app cannot see: a stopped server, a second "
+        "app process on the same store")
     heartbeat_seconds: float = Field(
         20.0, gt=0, description="how often an open row renews its lease; well under lease_seconds so one missed "
         "beat (a slow rerun, a busy CPU) does not lose the row")

@@ -12,6 +12,7 @@ from review_app.decisions import Action, alpaca_fix, bulk, decide, undo_last
 from review_app.errors import ConflictError, InvalidRowError
 from review_app.importer import import_run
 from review_app.store import connect, get_row, history
+from review_app.tabs import Tabs
 from tests.test_review_store import con, run_dir  # noqa: F401 - shared fixtures
 
 LEASE = 60.0
@@ -231,3 +232,21 @@ def test_progress_leaves_out_skips_and_reads_per_hour(con):
     assert progress(con)["reviewers"] == {}
     decide(con, act(claim(con, "ada"), "accept"))
     assert progress(con)["reviewers"]["ada"] == {"decisions": 1, "per_hour": None}
+
+
+def test_a_closed_or_reloaded_tab_frees_its_row_at_once(con):  # noqa: F811
+    tabs, connected = Tabs(), {"tab-a", "tab-b"}
+    held = claim(con, "ada", "s-ada", lease=600)  # a long lease: only the tab going can free it now
+    other = claim(con, "bob", "s-bob", lease=600)
+    queue.skip(con, other["id"], "s-ada")
+    tabs.register("s-ada", "tab-a")
+    tabs.register("s-bob", "tab-b")
+    assert tabs.gone(connected.__contains__) == []
+    connected.discard("tab-a")  # Ada reloads: Streamlit drops her old tab's session at once
+    gone = tabs.gone(connected.__contains__)
+    assert gone == ["s-ada"] and tabs.gone(connected.__contains__) == []  # handed back once
+    assert queue.release_sessions(con, gone) == 1
+    assert claim(con, "ada", "s-ada-2", lease=600)["id"] == held["id"]  # her new session gets it straight back
+    assert get_row(con, other["id"])["lease_owner"] == "s-bob"  # Bob's tab is open: his row stays his
+    assert con.execute("SELECT COUNT(*) FROM skipped WHERE session = 's-ada'").fetchone()[0] == 0
+    assert queue.release_sessions(con, []) == 0
