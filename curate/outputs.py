@@ -121,9 +121,23 @@ def manifest(result: CurateResult, fmt: str, run_id: str) -> dict[str, Any]:
                     "quarantined": fs.quarantined} for fs in result.files],
         "eval_files": result.eval_files,
         "skipped_inputs": result.skipped,
+        **_languages(result),
         "stages": [{"name": s.name, "rows": s.rows, "seconds": round(s.seconds, 4),
                     "rows_per_s": round(s.rows_per_s, 1) if s.seconds > 0 else None} for s in result.stages],
     }
+
+
+def _languages(result: CurateResult) -> dict[str, Any]:
+    """Each file's language mix ({file: {lang: share}}) and the languages expected in it."""
+    from curate.expected_lang import language_mix
+
+    mix = language_mix(result.frame)
+    shares = {f: {lang: round(x, 4) for lang, x in zip(g["lang"], g["share"])}
+              for (f,), g in mix.group_by("source_file", maintain_order=True)}
+    pinned = result.config.signals.languages
+    least = result.config.signals.language_min_share
+    expected = {f: list(pinned) if pinned else [lang for lang, x in m.items() if x >= least] for f, m in shares.items()}
+    return {"languages": shares, "expected_languages": expected}
 
 
 def write_outputs(result: CurateResult, out_dir: str | Path, run_id: str | None = None) -> dict[str, Any]:

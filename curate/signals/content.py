@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from curate.signals.language import prose_only
 from curate.text import fold_loose
 from schemas.config import RulesConfig
 
@@ -14,12 +15,21 @@ CONTENT_COLUMNS = {
     "placeholder_prompt": "the prompt holds an unfilled placeholder such as <noinput> or {{name}}",
     "placeholder_response": "the response holds an unfilled placeholder",
     "external_reference": "the prompt depends on a URL or attachment the model cannot see",
+    "translation_prompt": "the prompt asks for a translation (patterns/translation.txt, several languages): "
+                          "its response may be in another language",
     "echo_similarity": "1.0 when the response equals the prompt or starts by repeating it (case, width, punctuation and spacing ignored)",
-    "junk_share": "share of response characters that are symbols: not letters, marks, digits, whitespace or . , ; : ! ? ' \" ( ) -",
+    "junk_share": "share of response characters that are symbols: not letters, marks, digits, whitespace, "
+                  "ordinary punctuation (. , ; : ! ? ' \" ( ) -), typographic dashes, quotes and bullets, nor CJK "
+                  "and full-width punctuation (、。，「」（）…); counted outside markdown tables, HTML tags and code lines, as a share of the whole response",
     "truncated": "the response stops mid-thought: it ends on a comma, a hyphen or a word a sentence cannot end "
                  "on (patterns/dangling.txt), inside an open code fence, or with a bracket opened on its last "
                  "line and never closed (responses of rules.truncation_min_words+ words)",
 }
+
+# Characters that count as junk: everything but letters, marks, digits, whitespace and punctuation that
+# prose uses, in Latin (. , ; : ! ? ' " ( ) -, typographic dashes, quotes, bullets, ellipsis, middle dot)
+# and CJK writing (U+3000-303F: 、。「」《》; U+FF00-FFEF: full-width ，（）！？：; katakana middle dot).
+_JUNK = r"[^\p{L}\p{M}\p{N}\s.,;:!?'\"()\-\u2010-\u2027\u00b7\u3000-\u303f\uff00-\uffef\u30fb]"
 
 # The last word of the text (letters and apostrophes), when it is followed only by spaces.
 _LAST_WORD = r"([\p{L}']+)[ \t]*$"
@@ -50,6 +60,10 @@ def _truncated(resp: pl.Expr, min_words: int | None) -> pl.Expr:
 def content_signals(rules: RulesConfig) -> list[pl.Expr]:
     resp = pl.col("response")
     non_empty = resp.str.strip_chars() != ""
+    # junk characters are counted in prose only (markdown tables, HTML tags and code are symbol-dense by
+    # design), as a share of the whole response
+    prose = (resp.str.replace_all(r"(?m)^[ \t]*\|.*\|[ \t]*$", "").str.replace_all(r"</?[A-Za-z][^<>\n]{0,200}>", "")
+             .map_batches(prose_only, return_dtype=pl.String).str.strip_chars())
     # A response that opens by restating the prompt and adds little echoes it. Punctuation does not
     # matter here (loose key): "Do X." answered with "Do X" is an echo, whatever its full stop.
     p, r = fold_loose(pl.col("prompt")), fold_loose(resp)
@@ -60,9 +74,10 @@ def content_signals(rules: RulesConfig) -> list[pl.Expr]:
         pl.col("prompt").str.contains(pattern("placeholder")).alias("placeholder_prompt"),
         resp.str.contains(pattern("placeholder")).alias("placeholder_response"),
         pl.col("prompt").str.contains(pattern("external")).alias("external_reference"),
+        pl.col("prompt").str.contains(pattern("translation")).alias("translation_prompt"),
         pl.when(non_empty & ((r == p) | starts_with_prompt))
         .then(1.0).otherwise(0.0).alias("echo_similarity"),
-        (resp.str.count_matches(r"[^\p{L}\p{M}\p{N}\s.,;:!?'\"()\-]") / resp.str.len_chars().clip(lower_bound=1))
+        (prose.str.count_matches(_JUNK) / resp.str.len_chars().clip(lower_bound=1))
         .alias("junk_share"),
         (non_empty & _truncated(resp, rules.truncation_min_words)).alias("truncated"),
     ]

@@ -89,9 +89,66 @@ def _detect(backend: str, texts: list[str]) -> list[tuple[str | None, float]]:
         return _run(backend, texts)
 
 
-def detect_languages(texts: pl.Series, backend: str = "fasttext", min_chars: int = 20) -> pl.DataFrame:
+# Scripts that settle the language by themselves, where a small fastText model errs on short texts:
+# Han without any kana is Chinese (Japanese always mixes in kana), kana is Japanese, Hangul is Korean.
+_SCRIPT_MIN_CHARS = 2  # two Han characters already say "Chinese": the script needs no word count
+
+
+# Lines that are code, not prose: a model reads `def area(r):` as English whatever the data set's language.
+_CODE_LINE = (r"(?m)^[ \t]*(?:def |class |import |from \S+ import|return\b|for .*:|if .*:|while .*:|print\(|"
+              r"function\b|var |let |const |#include|SELECT |public |private |\}|\{|//|#)[^\n]*$|^[^\n]*[;{}=][ \t]*$")
+
+
+def instruction_part(prompts: pl.Series, min_chars: int) -> pl.Series:
+    """The first paragraph of each prompt (the instruction of an Alpaca row), where it is long enough to
+    tell its language; else the whole prompt. The language of a request is the language it is asked in,
+    not that of the text it quotes ("Translate into English:\n\nJ'aime ...")."""
+    first = prompts.fill_null("").str.split("\n\n").list.first().fill_null("")
+    return pl.select(pl.when(first.str.strip_chars().str.len_chars() >= min_chars).then(first)
+                     .otherwise(prompts.fill_null(""))).to_series()
+
+
+def prose_only(texts: pl.Series) -> pl.Series:
+    """``texts`` without fenced code blocks and code-looking lines, for language detection."""
+    return texts.fill_null("").str.replace_all(r"(?s)```.*?(?:```|$)", " ").str.replace_all(_CODE_LINE, " ")
+
+
+# The script each language is written in, where that is not Latin: a text with a few characters in it
+# is, at least in part, in that language (a Chinese instruction quoting an English sentence).
+SCRIPTS = {"zh": r"\p{Han}", "ja": r"[\p{Hiragana}\p{Katakana}\p{Han}]", "ko": r"\p{Hangul}",
+           "ru": r"\p{Cyrillic}", "uk": r"\p{Cyrillic}", "bg": r"\p{Cyrillic}", "sr": r"\p{Cyrillic}",
+           "ar": r"\p{Arabic}", "fa": r"\p{Arabic}", "ur": r"\p{Arabic}", "he": r"\p{Hebrew}",
+           "el": r"\p{Greek}", "th": r"\p{Thai}", "hi": r"\p{Devanagari}", "mr": r"\p{Devanagari}"}
+
+
+def script_language(texts: pl.Series) -> pl.Series:
+    """The language the Unicode script alone implies (``zh``, ``ja``, ``ko``), else null.
+
+    A text counts when most of its letters are in that script: Han (and no kana) -> zh; any kana with
+    Han or kana making up most letters -> ja; Hangul -> ko."""
+    t = texts.fill_null("")
+    frame = pl.DataFrame({"t": t}).select(
+        han=pl.col("t").str.count_matches(r"\p{Han}"),
+        kana=pl.col("t").str.count_matches(r"[\p{Hiragana}\p{Katakana}]"),
+        hangul=pl.col("t").str.count_matches(r"\p{Hangul}"),
+        letters=pl.col("t").str.count_matches(r"\p{L}").clip(lower_bound=1))
+    return frame.select(
+        pl.when((pl.col("kana") > 0) & ((pl.col("kana") + pl.col("han")) * 2 > pl.col("letters"))
+                & (pl.col("kana") + pl.col("han") >= _SCRIPT_MIN_CHARS)).then(pl.lit("ja"))
+        .when((pl.col("kana") == 0) & (pl.col("han") * 2 > pl.col("letters")) & (pl.col("han") >= _SCRIPT_MIN_CHARS))
+        .then(pl.lit("zh"))
+        .when((pl.col("hangul") * 2 > pl.col("letters")) & (pl.col("hangul") >= _SCRIPT_MIN_CHARS)).then(pl.lit("ko"))
+        .otherwise(pl.lit(None, pl.String)).alias("script_lang"))["script_lang"]
+
+
+def detect_languages(texts: pl.Series, backend: str = "fasttext", min_chars: int = 20,
+                     script_rule: bool = True) -> pl.DataFrame:
     """Detect the language of each text. Returns columns ``lang`` (str, null when too short or on a
-    backend failure) and ``score`` (float). Never raises for a bad text."""
+    backend failure) and ``score`` (float). Never raises for a bad text.
+
+    With ``script_rule``, the Unicode script settles Chinese, Japanese and Korean (see
+    :func:`script_language`), also for texts under ``min_chars``: the model's answer is kept only
+    where it agrees, and the score is then at least the share of the text in that script."""
     clean = texts.fill_null("").str.replace_all(r"\s+", " ").str.strip_chars().str.slice(0, _MAX_CHARS)
     usable = clean.str.len_chars() >= min_chars
     todo = clean.filter(usable).to_list()
@@ -100,4 +157,19 @@ def detect_languages(texts: pl.Series, backend: str = "fasttext", min_chars: int
     scores: list[float | None] = [None] * len(clean)
     for i, (lang, score) in zip(usable.arg_true().to_list(), results):
         langs[i], scores[i] = lang, score
-    return pl.DataFrame({"lang": langs, "score": scores}, schema={"lang": pl.String, "score": pl.Float64})
+    out = pl.DataFrame({"lang": langs, "score": scores}, schema={"lang": pl.String, "score": pl.Float64})
+    if not script_rule:
+        return out
+    script = script_language(clean)
+    # Japanese is never written without kana: the model's "ja" for a text without any is Chinese when it
+    # holds Han, else unknown (Latin words with CJK punctuation, "Google、Facebook、YouTube")
+    no_kana = pl.Series(~clean.str.contains(r"[\p{Hiragana}\p{Katakana}]"))
+    han = pl.Series(clean.str.contains(r"\p{Han}"))
+    out = out.with_columns(
+        lang=pl.when((pl.col("lang") == "ja") & no_kana).then(pl.when(han).then(pl.lit("zh"))).otherwise("lang"),
+        score=pl.when((pl.col("lang") == "ja") & no_kana & ~han).then(None).otherwise("score"))
+    return out.with_columns(script=script).select(
+        lang=pl.coalesce("script", "lang"),
+        score=pl.when(pl.col("script").is_null()).then("score")
+        .when(pl.col("lang") == pl.col("script")).then(pl.max_horizontal(pl.col("score"), pl.lit(0.9)))
+        .otherwise(pl.lit(0.9)))

@@ -103,6 +103,12 @@ def print_summary(man: dict, seconds: float, output: Path) -> None:
     for s in man["stages"]:
         out.print(f"  stage {s['name']:<12} {s['seconds']:7.2f} s  {s['rows_per_s'] or 0:>10,.0f} rows/s")
     out.print("  top reasons: " + ", ".join(f"{k} {v:,}" for k, v in list(man["reasons"].items())[:8]))
+    if len(man.get("languages", {})) > 0:
+        out.print("  languages per file (share of rows; * expected):")
+        for file, mix in list(man["languages"].items())[:12]:
+            exp = set(man["expected_languages"].get(file, []))
+            out.print(f"    {Path(file).name}: " + ", ".join(
+                f"{lang}{'*' if lang in exp else ''} {share:.0%}" for lang, share in list(mix.items())[:4]), markup=False)
     if man.get("skipped_inputs"):
         out.print(f"  skipped {len(man['skipped_inputs'])} file(s) in the inputs: "
                   + "; ".join(man["skipped_inputs"][:5]) + (" ..." if len(man["skipped_inputs"]) > 5 else ""))
