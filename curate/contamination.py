@@ -1,6 +1,7 @@
 """Contamination: rows whose prompt matches, contains or overlaps a prompt of an evaluation set.
 
-An eval prompt of at least ``n`` words matches a row when at least ``min_overlap`` of its word
+Words are :data:`curate.scripts.TOKEN` (each Chinese or Japanese character is one). An eval prompt
+of at least ``n`` words matches a row when at least ``min_overlap`` of its word
 n-grams occur in the row's prompt (folded text); a shorter eval prompt (>= 4 words) matches when it
 is contained in the row's prompt; any eval prompt matches a row with the same folded prompt.
 Folding here is loose (punctuation and symbols ignored), unlike the dedup keys. The best
@@ -16,6 +17,7 @@ import polars as pl
 from curate.formats import INPUT_KEYS, INSTRUCTION_KEYS, RowError, row_format, to_messages
 from curate.errors import EvalSetError, InputNotFoundError
 from curate.readers import expand_inputs, read_file
+from curate.scripts import TOKEN
 from curate.text import fold_loose
 
 
@@ -73,7 +75,7 @@ def contamination(frame: pl.DataFrame, evals: pl.DataFrame, n: int = 8, min_over
     (:func:`curate.text.fold_loose`): a leak with changed punctuation is still a leak."""
     frame = frame.select("row_idx", norm_prompt=fold_loose(pl.col("prompt")))
     ev = evals.with_columns(norm=fold_loose(pl.col("eval_prompt"))).filter(pl.col("norm") != "")
-    ev = ev.with_columns(words=pl.col("norm").str.split(" "))
+    ev = ev.with_columns(words=pl.col("norm").str.extract_all(TOKEN))
     long_ev = ev.filter(pl.col("words").list.len() >= n).with_columns(ng=_ngrams(pl.col("words"), n))
     ev_ng = long_ev.select("eval_id", "ng", total=pl.col("ng").list.len()).explode("ng")
     short_ev = ev.filter((pl.col("words").list.len() < n) & (pl.col("words").list.len() >= 4))
@@ -93,7 +95,7 @@ def contamination(frame: pl.DataFrame, evals: pl.DataFrame, n: int = 8, min_over
     if ev_ng.height:
         for start in range(0, frame.height, chunk_rows):
             part = frame.slice(start, chunk_rows).select(
-                "row_idx", ng=_ngrams(pl.col("norm_prompt").str.split(" "), n)).explode("ng")
+                "row_idx", ng=_ngrams(pl.col("norm_prompt").str.extract_all(TOKEN), n)).explode("ng")
             hits = part.join(ev_ng, on="ng").group_by("row_idx", "eval_id").agg(
                 overlap=pl.len() / pl.col("total").first())
             matches.append(hits.filter(pl.col("overlap") >= min_overlap).select("row_idx", "eval_id", "overlap"))

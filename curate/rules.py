@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from curate.structure import structure_flags
+from curate.scripts import weighted_chars
 from curate.text import near_text
 from schemas.checks import STRUCTURE_CODES
 from schemas.config import CurateConfig
@@ -62,7 +63,9 @@ RULES: list[Rule] = [
     Rule("dedup.near", "dedup.threshold", "near duplicate (MinHash, verified Jaccard) of a better row", None),
     Rule("length.response_empty", None, "the response is empty or whitespace", lambda c: pl.col("response_empty")),
     Rule("length.response_too_short", "rules.min_response_chars", "the response is very short",
-         _thr("min_response_chars", lambda v: ~pl.col("response_empty") & (pl.col("response_chars") < v))),
+         lambda c: None if c.rules.min_response_chars is None else (
+             ~pl.col("response_empty")
+             & (weighted_chars(pl.col("response"), c.rules.cjk_char_weight) < c.rules.min_response_chars))),
     Rule("length.response_too_long", "rules.max_response_tokens", "the response is longer than training allows",
          _thr("max_response_tokens", lambda v: pl.col("response_tokens") > v)),
     Rule("length.prompt_too_long", "rules.max_prompt_tokens", "the prompt is longer than training allows",

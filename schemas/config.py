@@ -115,6 +115,9 @@ class RulesConfig(_Section):
     """Thresholds; ``None`` switches the rule off. Each maps to reason codes listed by ``--explain``."""
 
     min_response_chars: int | None = Field(5, ge=0, description="length.response_too_short below this")
+    cjk_char_weight: float = Field(
+        3.0, ge=1, description="a Chinese or Japanese character counts this many characters against "
+        "min_response_chars: one Han character carries about a word, three Latin letters a short one")
     max_response_tokens: int | None = Field(4096, ge=1, description="length.response_too_long above this (approx tokens)")
     max_prompt_tokens: int | None = Field(4096, ge=1, description="length.prompt_too_long above this (approx tokens)")
     truncation_min_words: int | None = Field(

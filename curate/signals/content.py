@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from curate.scripts import words
 from curate.signals.language import prose_only
 from curate.text import fold_loose
 from schemas.config import RulesConfig
@@ -21,7 +22,7 @@ CONTENT_COLUMNS = {
     "junk_share": "share of response characters that are symbols: not letters, marks, digits, whitespace, "
                   "ordinary punctuation (. , ; : ! ? ' \" ( ) -), typographic dashes, quotes and bullets, nor CJK "
                   "and full-width punctuation (、。，「」（）…); counted outside markdown tables, HTML tags and code lines, as a share of the whole response",
-    "truncated": "the response stops mid-thought: it ends on a comma, a hyphen or a word a sentence cannot end "
+    "truncated": "the response stops mid-thought: it ends on a comma (also ，、), a hyphen or a word a sentence cannot end "
                  "on (patterns/dangling.txt), inside an open code fence, or with a bracket opened on its last "
                  "line and never closed (responses of rules.truncation_min_words+ words)",
 }
@@ -50,10 +51,12 @@ def _truncated(resp: pl.Expr, min_words: int | None) -> pl.Expr:
     # by a hyphen at the very end
     prose_comma = text.str.ends_with(",") & (last_line.str.count_matches(r"\S+") >= 4) & \
         ~last_line.str.contains(r"[(){}\[\]=;\"<>]")
+    # CJK prose ends on 。！？, a closing quote or a colon (a form, a list head); a comma is a cut
+    cjk_cut = text.str.contains(r"[，、]$") & last_line.str.contains(r"\p{Han}")
     last_word = text.str.extract(_LAST_WORD, 1)
-    dangling = prose_comma | text.str.contains(r"\p{L}-$") | (
+    dangling = prose_comma | cjk_cut | text.str.contains(r"\p{L}-$") | (
         last_word.str.contains(f"(?i)^(?:{pattern_body('dangling')})$") & (last_word != last_word.str.to_uppercase()))
-    long_enough = resp.str.count_matches(r"\S+") >= min_words
+    long_enough = words(resp) >= min_words
     return long_enough & (fence_open | open_bracket | dangling.fill_null(False))
 
 

@@ -7,7 +7,7 @@ import polars as pl
 
 REPETITION_COLUMNS = {
     "dup_line_share": "share of the response's lines (of 10+ characters) that repeat an earlier line",
-    "top_ngram_share": "share of the response's word 3-grams taken by its most common 3-gram",
+    "top_ngram_share": "share of the response's word 3-grams taken by its most common 3-gram (characters in Chinese/Japanese)",
     "max_char_run": "longest run of one repeated non-space character in the response",
 }
 
@@ -39,10 +39,12 @@ def max_char_run(texts: pl.Series) -> pl.Series:
 
 
 def top_ngram_share(texts: pl.Series) -> pl.Series:
-    """Share of each text's word 3-grams taken by its most common one (words: lower-cased ``\\w+``)."""
+    """Share of each text's word 3-grams taken by its most common one (words: lower-cased ``\\w+``;
+    in Chinese and Japanese text each character is a word, :data:`curate.scripts.TOKEN`)."""
+    from curate.scripts import TOKEN
     from curate.signals.kernels import top_trigram_share_kernel
 
-    words = texts.fill_null("").str.to_lowercase().str.extract_all(r"\w+")
+    words = texts.fill_null("").str.to_lowercase().str.extract_all(TOKEN)
     offsets = np.zeros(len(words) + 1, dtype=np.int64)
     np.cumsum(words.list.len().fill_null(0).cast(pl.Int64).to_numpy(), out=offsets[1:])
     hashes = words.explode().drop_nulls().hash(seed=11).to_numpy()
