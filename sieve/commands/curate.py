@@ -104,7 +104,7 @@ def print_summary(man: dict, seconds: float, output: Path) -> None:
         out.print(f"  stage {s['name']:<12} {s['seconds']:7.2f} s  {s['rows_per_s'] or 0:>10,.0f} rows/s")
     out.print("  top reasons: " + ", ".join(f"{k} {v:,}" for k, v in list(man["reasons"].items())[:8]))
     if len(man.get("languages", {})) > 0:
-        out.print("  languages per file (share of rows; * expected):")
+        out.print("  languages per file (share of rows using each, in prompt or response; * expected):")
         for file, mix in list(man["languages"].items())[:12]:
             exp = set(man["expected_languages"].get(file, []))
             out.print(f"    {Path(file).name}: " + ", ".join(
