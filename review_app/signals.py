@@ -12,9 +12,10 @@ import json
 
 from curate.signals import SIGNAL_COLUMNS
 
-# Every documented signal column, and two more a reviewer needs beside them: the prompt language's
-# confidence (the response's is in SIGNAL_COLUMNS) and a near duplicate's exact similarity.
-STORED = [*SIGNAL_COLUMNS, "lang_prompt_score", "near_similarity"]
+# Every documented signal column, and two more a reviewer needs beside them when the documented list
+# lacks them: the prompt language's confidence and a near duplicate's exact similarity. Deduplicated: a
+# column stored twice makes the import's select fail.
+STORED = list(dict.fromkeys([*SIGNAL_COLUMNS, "lang_prompt_score", "near_similarity"]))
 FLAG_WORDS = {
     "response_empty": "empty response", "refusal": "refusal or AI boilerplate", "placeholder_prompt":
     "placeholder in prompt", "placeholder_response": "placeholder in response", "external_reference":
