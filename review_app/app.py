@@ -17,6 +17,7 @@ import streamlit as st
 from review_app import actions, queue
 from review_app.auth import Throttle, is_loopback
 from review_app.errors import ReviewError
+from review_app.languages import SCRIPTS, language_mix_lines
 from review_app.progress import progress
 from review_app.store import connect
 from review_app.run_files import quarantine, store_run
@@ -107,11 +108,15 @@ def filters_ui(con) -> queue.Filters:
     verdicts = sb.multiselect("Verdict", ["review", "keep", "drop"], default=["review"], key="f_verdict")
     reason = sb.selectbox("Reason", ["(any)"] + codes, key="f_reason")
     lang = sb.selectbox("Language", ["(any)"] + langs, key="f_lang")
+    script = sb.selectbox("Script", ["(any)", *SCRIPTS], key="f_script",
+                          help="Rows whose prompt or response holds a letter of this script. Han: Chinese "
+                          "characters and Japanese kanji; Kana: Japanese; Other: any script not listed.")
     qmin, qmax = sb.slider("Quality", 0.0, 1.0, (0.0, 1.0), 0.05, key="f_quality")
     cluster = sb.text_input("Duplicate cluster", key="f_cluster").strip()
     search = sb.text_input("Search text", key="f_search").strip()
     return queue.Filters(verdicts=tuple(verdicts), reason=None if reason == "(any)" else reason,
-                         lang=None if lang == "(any)" else lang, quality_min=qmin, quality_max=qmax,
+                         lang=None if lang == "(any)" else lang, script=None if script == "(any)" else script,
+                         quality_min=qmin, quality_max=qmax,
                          dup_cluster=cluster or None, search=search or None)
 
 
@@ -172,7 +177,10 @@ def progress_page(con) -> None:
                   for k, v in p["reviewers"].items()])
     st.text(f"Agreement on double-reviewed rows (Cohen's kappa): "
             f"{'n/a' if p['kappa'] is None else format(p['kappa'], '.2f')}")
-    quarantine_panel(quarantine(store_run(con)))
+    run = store_run(con)
+    st.subheader("Languages")
+    st.text("\n".join(language_mix_lines(run.manifest if run else None)))
+    quarantine_panel(quarantine(run))
 
 
 def main() -> None:

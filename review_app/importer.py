@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from review_app.errors import OptionError, ReviewError, RunMismatchError
+from review_app.languages import conversation_text, script_mask
 from review_app.migrations import content_hash, relative_source, source_root
 from review_app.signals import STORED, signal_struct
 from review_app.store import get_meta, set_meta, transaction
@@ -100,7 +101,8 @@ def import_run(con: sqlite3.Connection, run_dir: str | Path, double_share: float
         before = con.execute("SELECT COUNT(*) FROM rows").fetchone()[0]
         con.executemany(
             "INSERT INTO rows (id, run, row_idx, verdict, reasons, quality, lang, dup_cluster, format, source, "
-            "messages, metadata, prompt, double_review, content_hash, signals) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+            "messages, metadata, prompt, double_review, content_hash, signals, scripts) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
             "ON CONFLICT(id) DO UPDATE SET signals = excluded.signals WHERE rows.signals IS NULL", data)
         res.added = con.execute("SELECT COUNT(*) FROM rows").fetchone()[0] - before
         res.kept = len(data) - res.added
@@ -121,14 +123,17 @@ def _frame_rows(run: Path, man: dict, share: float) -> list[tuple]:
             "source_file", "source_line", "messages", "metadata", "prompt"]
     path = run / "annotated.parquet"
     present = [c for c in STORED if c in pl.read_parquet_schema(path) and c not in cols]
-    frame = pl.read_parquet(path, columns=cols + present).select(*cols, signal_struct(cols + present).alias("signals"))
+    mask = script_mask(conversation_text(pl.col("messages"))).alias("scripts")
+    frame = pl.read_parquet(path, columns=cols + present).select(*cols, signal_struct(cols + present).alias("signals"),
+                                                                  mask)
     root = source_root([i.get("path", "") for i in man.get("inputs", [])] or frame["source_file"].unique().to_list())
     messages = [[{"role": m["role"], "content": m["content"]} for m in ms] for ms in frame["messages"].to_list()]
     double = (frame["id"].hash(seed=3) % 10_000 < int(share * 10_000)).cast(pl.Int64).to_list()
     sources = [relative_source(f"{f}:{n}", root) for f, n in zip(frame["source_file"], frame["source_line"])]
     return [(i, str(run), idx, verdict, "\x1f".join(reasons or []), quality, lang, cluster, fmt, src,
-             json.dumps(ms, ensure_ascii=False), meta, prompt, dbl, content_hash(ms), signals)
-            for (i, idx, verdict, reasons, quality, lang, cluster, fmt, _f, _l, _m, meta, prompt, signals), ms, dbl, src
+             json.dumps(ms, ensure_ascii=False), meta, prompt, dbl, content_hash(ms), signals, scripts)
+            for (i, idx, verdict, reasons, quality, lang, cluster, fmt, _f, _l, _m, meta, prompt, signals, scripts), ms,
+            dbl, src
             in zip(frame.iter_rows(), messages, double, sources)]
 
 

@@ -111,7 +111,20 @@ def _m3_signals(con: sqlite3.Connection) -> None:
     con.execute("ALTER TABLE retired_rows ADD COLUMN signals TEXT")  # _retire copies every column of rows
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m1_first_release, _m2_sessions_undo_runs, _m3_signals]
+def _m4_scripts(con: sqlite3.Connection) -> None:
+    """Each row's Unicode scripts (a bit mask, :data:`review_app.languages.SCRIPT_BITS`) for the Script
+    filter, computed here for the rows already stored from their imported messages."""
+    from review_app.languages import message_masks  # it imports this module's path helpers
+
+    con.execute("ALTER TABLE rows ADD COLUMN scripts INTEGER NOT NULL DEFAULT 0")
+    con.execute("ALTER TABLE retired_rows ADD COLUMN scripts INTEGER NOT NULL DEFAULT 0")  # _retire copies rows
+    rows = con.execute("SELECT id, messages FROM rows").fetchall()
+    con.executemany("UPDATE rows SET scripts = ? WHERE id = ?",
+                    zip(message_masks([r[1] for r in rows]), [r[0] for r in rows]))
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m1_first_release, _m2_sessions_undo_runs, _m3_signals,
+                                                          _m4_scripts]
 LATEST = len(MIGRATIONS)
 
 

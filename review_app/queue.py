@@ -13,6 +13,7 @@ import sqlite3
 import time
 from dataclasses import dataclass
 
+from review_app.languages import SCRIPT_BITS
 from review_app.store import get_row, row_dict, transaction
 
 OPEN = ("pending", "second_review")
@@ -24,10 +25,15 @@ class Filters:
     statuses: tuple[str, ...] = OPEN
     reason: str | None = None
     lang: str | None = None
+    script: str | None = None  # a name of review_app.languages.SCRIPTS: the prompt or response uses it
     quality_min: float = 0.0
     quality_max: float = 1.0
     dup_cluster: str | None = None
     search: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.script is not None and self.script not in SCRIPT_BITS:
+            raise ValueError(f"script {self.script!r} is not one of {', '.join(SCRIPT_BITS)}")
 
     def where(self) -> tuple[str, list]:
         """SQL condition and arguments selecting the rows these filters match."""
@@ -42,6 +48,9 @@ class Filters:
         if self.lang:
             clauses.append("lang = ?")
             args.append(self.lang)
+        if self.script:
+            clauses.append("(scripts & ?) != 0")
+            args.append(SCRIPT_BITS[self.script])
         if self.dup_cluster:
             clauses.append("dup_cluster = ?")
             args.append(self.dup_cluster)

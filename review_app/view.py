@@ -10,6 +10,7 @@ import json
 import streamlit as st
 
 from curate.rules import RULES
+from review_app.languages import script_names
 from review_app.run_files import Quarantine, StoreRun, eval_match, location
 from review_app.signals import signal_lines
 from review_app.store import history, shown_messages
@@ -37,8 +38,10 @@ def message_text(content: str, limit: int) -> None:
 def row_body(row: dict, blind: bool, limit: int) -> None:
     """The row: its status line, reasons, the conversation (the imported one on a blind second review),
     and the original record."""
+    scripts = ", ".join(script_names(row.get("scripts") or 0)) or "-"
     st.text(f"status {row['status']} · verdict {row['verdict']} · quality {row['quality']:.2f} · language "
-            f"{row['lang'] or '?'} · cluster {row['dup_cluster'] or '-'} · version {row['version']}")
+            f"{row['lang'] or '?'} · scripts {scripts} · cluster {row['dup_cluster'] or '-'} · "
+            f"version {row['version']}")
     for code in row["reasons"]:
         st.text(f"• {code}: {WHY.get(code, '')}")
     st.text("\n".join(signal_lines(row.get("signals"))))
