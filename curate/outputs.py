@@ -121,6 +121,10 @@ def manifest(result: CurateResult, fmt: str, run_id: str) -> dict[str, Any]:
                     "quarantined": fs.quarantined} for fs in result.files],
         "eval_files": result.eval_files,
         "skipped_inputs": result.skipped,
+        "model_signals": None if result.model_stats is None else {
+            "model": result.model_stats.model, "rows": result.model_stats.rows, "scored": result.model_stats.scored,
+            "cached": result.model_stats.rows - result.model_stats.scored, "tokens": result.model_stats.tokens,
+            "seconds": round(result.model_stats.seconds, 2)},
         **_languages(result),
         "stages": [{"name": s.name, "rows": s.rows, "seconds": round(s.seconds, 4),
                     "rows_per_s": round(s.rows_per_s, 1) if s.seconds > 0 else None} for s in result.stages],

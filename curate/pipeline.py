@@ -51,6 +51,7 @@ class CurateResult:
     stages: list[StageTiming] = field(default_factory=list)
     eval_files: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    model_stats: object | None = None  # curate.model_signals.ScoreStats when --model-signals ran
 
 
 class Stages:
@@ -59,6 +60,7 @@ class Stages:
     def __init__(self, hook: ProgressHook | None):
         self.hook = hook or (lambda name, done, total: None)
         self.timings: list[StageTiming] = []
+        self.model_stats = None  # curate.model_signals.ScoreStats when model signals ran
 
     @contextmanager
     def stage(self, name: str, rows: int) -> Iterator[Callable[[int], None]]:
@@ -89,6 +91,8 @@ def curate_frame(frame: pl.DataFrame, cfg: CurateConfig, evals: pl.DataFrame | N
         frame = _near(frame, cfg, advance)
     with st.stage("signals", n) as advance:
         frame = _signals(frame, cfg, evals, advance)
+    if cfg.model_signals.enabled:
+        frame = _model_signals(frame, cfg, st)
     with st.stage("rules", n):
         frame, _ = with_expected_languages(frame, cfg.signals)
         frame = apply_rules(frame, cfg)
@@ -113,6 +117,22 @@ def _near(frame: pl.DataFrame, cfg: CurateConfig, advance: Callable[[int], None]
     near = firsts.select("k", near_cluster=pl.when(cluster >= 0).then(cluster))
     return (frame.with_columns(k=key.hash()).join(near, on="k", how="left", maintain_order="left").drop("k")
             .with_columns(near_similarity=pl.lit(None, pl.Float32)))
+
+
+def _model_signals(frame: pl.DataFrame, cfg: CurateConfig, st: Stages) -> pl.DataFrame:
+    from curate.model_signals import score_frame
+
+    with st.stage("model signals", frame.height) as advance:
+        done = 0
+
+        def progress(now: int, total: int) -> None:  # sequences (two per row) -> rows
+            nonlocal done
+            advance(now // 2 - done)
+            done = now // 2
+
+        scores, stats = score_frame(frame, cfg.model_signals, progress)
+    st.model_stats = stats
+    return frame.join(scores, on="row_idx", how="left", maintain_order="left")
 
 
 def _signals(frame: pl.DataFrame, cfg: CurateConfig, evals: pl.DataFrame | None,
@@ -162,4 +182,5 @@ def run_curate(inputs: list[str | Path], cfg: CurateConfig, eval_paths: list[str
     st.timings[-1].rows = result.frame.height
     frame = curate_frame(result.frame, cfg, evals, st)
     return CurateResult(frame=frame, quarantine=result.quarantine, files=result.files, config=cfg,
-                        stages=st.timings, eval_files=[str(p) for p in eval_paths or []], skipped=result.skipped)
+                        stages=st.timings, eval_files=[str(p) for p in eval_paths or []], skipped=result.skipped,
+                        model_stats=st.model_stats)

@@ -109,7 +109,21 @@ RULES: list[Rule] = [
     Rule("pii.card", None, "a payment card number shape", lambda c: pl.col("pii_card")),
     Rule("contamination.eval", "--eval", "the prompt matches or overlaps an eval-set prompt",
          lambda c: pl.col("contamination_eval_id").is_not_null()),
+    Rule("model.ifd_high", "model_signals.max_ifd",
+         "the prompt does not help a language model predict the response (IFD; --model-signals)",
+         lambda c: _model_rule(c, "ifd", c.model_signals.max_ifd, ">=")),
+    Rule("model.ppl_high", "model_signals.max_ppl", "a language model finds the response very surprising "
+         "(perplexity; --model-signals)", lambda c: _model_rule(c, "ppl_response", c.model_signals.max_ppl, ">")),
 ]
+
+
+def _model_rule(cfg: CurateConfig, col: str, limit: float | None, op: str) -> pl.Expr | None:
+    """A model-signal threshold, judged only on responses in ``model_signals.languages``."""
+    ms = cfg.model_signals
+    if not ms.enabled or limit is None:
+        return None
+    over = pl.col(col) >= limit if op == ">=" else pl.col(col) > limit
+    return over & (pl.col("lang_response").is_in(ms.languages) if ms.languages else pl.lit(True))
 
 SEVERITY = {"keep": 0, "review": 1, "drop": 2}
 

@@ -168,6 +168,34 @@ class QualityConfig(_Section):
         return self
 
 
+class ModelSignalsConfig(_Section):
+    """Signals read through a small language model (``sieve curate --model-signals``): perplexity of the
+    response given its prompt and alone, and IFD, their loss ratio (Cherry LLM; Superfiltering showed a
+    small model's IFD ranks data like a 7B's). Scores are cached by content hash and model."""
+
+    enabled: bool = Field(False, description="off by default: about an hour per 50k rows on a 2-core CPU")
+    model: str = Field("smollm2", description="'smollm2' (the shipped SmolLM2-135M-Instruct), a local HF folder or "
+                       "a hub id, as for sieve train")
+    cache_dir: Path = Field(Path.home() / ".cache" / "sieve",
+                            description="model conversions (models/) and score caches (scores/) live here")
+    max_response_tokens: int = Field(
+        256, ge=8, description="responses are cut to this many tokens: IFD and perplexity settle within the "
+        "first few hundred tokens, and the cost grows with every token")
+    max_length: int = Field(768, ge=32, description="longer sequences lose the start of their prompt, never the response")
+    batch_tokens: int = Field(8192, ge=256, description="padded tokens per batch; rows are length-sorted, so "
+                              "batches carry little padding")
+    precision: Literal["auto", "bf16", "fp32"] = Field(
+        "auto", description="auto: bf16 on CUDA or a CPU with native bf16 (AVX-512 BF16/AMX), else fp32 "
+        "(bf16 is emulated and far slower on AVX2-only CPUs)")
+    max_ifd: float | None = Field(
+        1.0, gt=0, description="model.ifd_high at or above this: an IFD of 1 means the prompt does not help "
+        "predict the response at all (a constant answer, or the answer to another prompt)")
+    max_ppl: float | None = Field(None, gt=1, description="model.ppl_high above this perplexity (off by default)")
+    languages: list[str] | None = Field(
+        default_factory=lambda: ["en"], description="raise model codes only for responses in these languages "
+        "(the default model is English-centric; elsewhere scores are recorded, not judged); None: all")
+
+
 DEFAULT_ACTIONS: dict[str, Verdict] = {
     "structure.empty_content": "drop",
     "structure.system_not_first": "review",
@@ -203,6 +231,8 @@ DEFAULT_ACTIONS: dict[str, Verdict] = {
     "pii.ip": "review",
     "pii.card": "review",
     "contamination.eval": "drop",
+    "model.ifd_high": "review",
+    "model.ppl_high": "review",
 }
 
 
@@ -214,6 +244,7 @@ class CurateConfig(_Section):
     signals: SignalsConfig = Field(default_factory=SignalsConfig)
     rules: RulesConfig = Field(default_factory=RulesConfig)
     quality: QualityConfig = Field(default_factory=QualityConfig)
+    model_signals: ModelSignalsConfig = Field(default_factory=ModelSignalsConfig)
     actions: dict[str, Verdict] = Field(
         default_factory=lambda: dict(DEFAULT_ACTIONS), description="Reason code -> verdict."
     )

@@ -56,6 +56,9 @@ def _model_hash(model_dir: str) -> str:
     return digest.hexdigest()[:16]
 
 
+model_hash = _model_hash  # public name: the model signals' score cache keys on it too
+
+
 def differences(saved: dict | None, now: dict) -> list[str]:
     """What differs between two fingerprints, in words ("data", "lr 0.0002 -> 0.001", ...)."""
     if not saved:

@@ -5,6 +5,7 @@ truncation), :mod:`.repetition`, :mod:`.pii`, :mod:`.language`, :mod:`.readabili
 signal adds is listed in ``SIGNAL_COLUMNS`` with its meaning; the report and docs read that table.
 """
 
+from curate.model_signals import COLUMNS as MODEL_COLUMNS
 from curate.signals.content import CONTENT_COLUMNS, content_signals
 from curate.signals.length import LENGTH_COLUMNS, length_signals
 from curate.signals.pii import PII_COLUMNS, pii_signals
@@ -22,6 +23,7 @@ SIGNAL_COLUMNS: dict[str, str] = {
                    "the only language the formula is defined for",
     "contamination_eval_id": "id of the eval row whose prompt this row's prompt matches or overlaps",
     "contamination_overlap": "share of that eval prompt's word n-grams found in this prompt (1.0 = contained)",
+    **MODEL_COLUMNS,
 }
 
 __all__ = ["SIGNAL_COLUMNS", "content_signals", "length_signals", "pii_signals", "repetition_signals"]

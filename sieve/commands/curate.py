@@ -38,7 +38,8 @@ def run_explain(config: Path | None) -> int:
 
 def run_curate_command(inputs: list[str], output: Path, config: Path | None, eval_files: list[str],
                        output_format: str | None, column_map: dict[str, str],
-                       role_map: dict[str, str] | None = None) -> int:
+                       role_map: dict[str, str] | None = None, model_signals: bool = False,
+                       model: str | None = None) -> int:
     from curate.outputs import write_outputs
     from curate.pipeline import run_curate
     from curate.run_folder import prepare_output, run_lock
@@ -50,6 +51,10 @@ def run_curate_command(inputs: list[str], output: Path, config: Path | None, eva
         overrides["ingest.column_map"] = column_map
     if role_map:
         overrides["ingest.role_map"] = role_map
+    if model_signals:
+        overrides["model_signals.enabled"] = True
+    if model:
+        overrides["model_signals.model"] = model
     cfg = load_config(config, **overrides)
     start = time.perf_counter()
     try:
@@ -70,7 +75,9 @@ def run_curate_command(inputs: list[str], output: Path, config: Path | None, eva
             result = run_curate(inputs, cfg, eval_files, hook=hook, exclude=[output])
             man = write_outputs(result, output)
     except SieveError as exc:
-        fail(str(exc), EXIT_USAGE if isinstance(exc, (OutputError, EvalSetError)) else EXIT_ERROR)
+        from train.errors import TrainUsageError  # a --model that cannot be loaded is a usage error
+
+        fail(str(exc), EXIT_USAGE if isinstance(exc, (OutputError, EvalSetError, TrainUsageError)) else EXIT_ERROR)
     print_summary(man, time.perf_counter() - start, output)
     report_quarantine(result, output / "quarantine.jsonl")
     unknown = unknown_roles(result.frame)
@@ -109,6 +116,11 @@ def print_summary(man: dict, seconds: float, output: Path) -> None:
             exp = set(man["expected_languages"].get(file, []))
             out.print(f"    {Path(file).name}: " + ", ".join(
                 f"{lang}{'*' if lang in exp else ''} {share:.0%}" for lang, share in list(mix.items())[:4]), markup=False)
+    if man.get("model_signals"):
+        ms = man["model_signals"]
+        rate = ms["tokens"] / ms["seconds"] if ms["seconds"] else 0
+        out.print(f"  model signals ({ms['model']}): {ms['scored']:,} rows scored, {ms['cached']:,} from the cache, "
+                  f"{ms['tokens']:,} tokens in {ms['seconds']:.1f} s ({rate:,.0f} tokens/s)")
     if man.get("skipped_inputs"):
         out.print(f"  skipped {len(man['skipped_inputs'])} file(s) in the inputs: "
                   + "; ".join(man["skipped_inputs"][:5]) + (" ..." if len(man["skipped_inputs"]) > 5 else ""))

@@ -1,0 +1,229 @@
+"""Model signals: how surprising a response is to a small language model, with and without its prompt.
+
+For each row: the mean token loss of the response given the prompt (``ppl_response`` is its
+exponential) and of the response alone (``ppl_response_alone``), and ``ifd`` = the first loss / the
+second (Instruction-Following Difficulty, Cherry LLM). The rendering and the masking are training's
+(:func:`train.data.encode`: the chat template, loss on assistant tokens only); "alone" is the response as
+the conversation's only turn, so both losses see the same template and differ only by the prompt.
+
+Speed: each sequence is scored once, batches are length-sorted and cut at a padded-token budget (little
+padding), the LM head runs only where a response token is predicted, bf16 where the hardware has it.
+Results are cached per model by content hash, so a re-run or a grown data set scores only new rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from schemas.config import ModelSignalsConfig
+
+COLUMNS = {
+    "ppl_response": "perplexity of the response given its prompt (the model signals' model; assistant tokens)",
+    "ppl_response_alone": "perplexity of the response with no prompt (same template)",
+    "ifd": "instruction-following difficulty: response loss with the prompt / without it; >= 1: the prompt "
+           "does not help (a constant answer, or the answer to another prompt); low: the prompt gives it away",
+}
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class ScoreStats:
+    rows: int
+    scored: int  # rows computed now (the rest came from the cache)
+    tokens: int  # tokens through the model now
+    seconds: float
+    model: str
+
+
+def content_key(messages: list[dict], budget: int) -> str:
+    """Cache key of a row's scores: its conversation (roles and text) and the response token budget."""
+    payload = json.dumps([[m["role"], m["content"]] for m in messages], ensure_ascii=False)
+    return hashlib.sha1(f"{budget}\x00{payload}".encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _cache_path(cfg: ModelSignalsConfig, model_key: str) -> Path:
+    return cfg.cache_dir / "scores" / f"{model_key}.parquet"
+
+
+def _read_cache(path: Path) -> dict[str, tuple[float, float]]:
+    if not path.is_file():
+        return {}
+    try:
+        table = pl.read_parquet(path)
+    except Exception:  # a damaged cache is rebuilt, never trusted
+        return {}
+    return {k: (a, b) for k, a, b in table.select("key", "loss", "loss_alone").iter_rows()}
+
+
+def _write_cache(path: Path, cache: dict[str, tuple[float, float]]) -> None:
+    from curate.atomic import atomic_write
+
+    table = pl.DataFrame({"key": list(cache), "loss": [v[0] for v in cache.values()],
+                          "loss_alone": [v[1] for v in cache.values()]},
+                         schema={"key": pl.String, "loss": pl.Float64, "loss_alone": pl.Float64})
+    atomic_write(path, lambda tmp: table.write_parquet(tmp))
+
+
+def _cut_response(tok, messages: list[dict], budget: int) -> list[dict]:
+    """The conversation with its last assistant turn cut to ``budget`` tokens (earlier turns are prompt)."""
+    last = max(i for i, m in enumerate(messages) if m["role"] == "assistant")
+    ids = tok(messages[last]["content"], add_special_tokens=False)["input_ids"]
+    if len(ids) <= budget:
+        return messages
+    cut = dict(messages[last], content=tok.decode(ids[:budget]))
+    return [*messages[:last], cut]
+
+
+def _encode(tok, messages: list[dict], max_length: int):
+    """(input ids, labels) with loss on the last assistant turn only, left-truncated to ``max_length``."""
+    from train.data import IGNORE, encode
+
+    last = max(i for i, m in enumerate(messages) if m["role"] == "assistant")
+    got = encode(tok, {"id": "", "messages": messages[: last + 1]}, max_length=10**9, truncate=False)
+    if isinstance(got, str):
+        return None
+    ids, labels = got.input_ids, list(got.labels)
+    # earlier assistant turns are context here, not the response being scored
+    prior = encode(tok, {"id": "", "messages": messages[:last]}, max_length=10**9, truncate=False) \
+        if any(m["role"] == "assistant" for m in messages[:last]) else None
+    if prior is not None and not isinstance(prior, str):
+        labels[: len(prior.input_ids)] = [IGNORE] * min(len(prior.input_ids), len(labels))
+    return ids[-max_length:], labels[-max_length:]
+
+
+def _batches(lengths: list[int], batch_tokens: int) -> list[list[int]]:
+    """Indices grouped into length-sorted batches whose padded size stays under ``batch_tokens``."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    out, cur = [], []
+    for i in order:
+        if cur and lengths[i] * (len(cur) + 1) > batch_tokens:
+            out.append(cur)
+            cur = []
+        cur.append(i)
+    if cur:
+        out.append(cur)
+    return out
+
+
+def mean_losses(model, seqs: list[tuple[list[int], list[int]]], pad_id: int, device: str,
+                batch_tokens: int, progress: Progress | None = None) -> list[float]:
+    """Mean token loss over the labelled tokens of each sequence (nan when it has none), in the model's
+    own dtype (:func:`load_scorer` casts it to bf16 where that is fast)."""
+    import torch
+
+    from train.data import IGNORE
+
+    out = [math.nan] * len(seqs)
+    done = 0
+    for batch in _batches([len(s[0]) for s in seqs], batch_tokens):
+        width = max(len(seqs[i][0]) for i in batch)
+        ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+        labels = torch.full((len(batch), width), IGNORE, dtype=torch.long)
+        mask = torch.zeros((len(batch), width), dtype=torch.long)
+        for r, i in enumerate(batch):
+            n = len(seqs[i][0])
+            ids[r, :n] = torch.tensor(seqs[i][0])
+            labels[r, :n] = torch.tensor(seqs[i][1])
+            mask[r, :n] = 1
+        ids, labels, mask = ids.to(device), labels.to(device), mask.to(device)
+        target = labels[:, 1:]
+        keep = target != IGNORE
+        with torch.inference_mode():
+            hidden = model.model(input_ids=ids, attention_mask=mask).last_hidden_state
+            logits = model.lm_head(hidden[:, :-1][keep])
+        loss = torch.nn.functional.cross_entropy(logits.float(), target[keep], reduction="none")
+        rows = keep.nonzero()[:, 0]
+        sums = torch.zeros(len(batch), device=device).index_add_(0, rows, loss)
+        counts = keep.sum(dim=1)
+        for r, i in enumerate(batch):
+            if counts[r] > 0:
+                out[i] = float(sums[r] / counts[r])
+        done += len(batch)
+        if progress:
+            progress(done, len(seqs))
+    return out
+
+
+def resolve(cfg: ModelSignalsConfig) -> tuple[str, str]:
+    """(model folder or hub id, cache key of the model) without loading any weights; raises
+    :class:`train.errors.ModelNotFoundError` for a model that does not exist."""
+    from train.checkpoint import model_hash
+    from train.model import resolve_model_dir
+
+    model_dir = resolve_model_dir(_train_config(cfg))
+    return model_dir, model_hash(model_dir)
+
+
+def _train_config(cfg: ModelSignalsConfig):
+    from schemas.train_config import TrainConfig
+
+    return TrainConfig(model=cfg.model, cache_dir=cfg.cache_dir / "models", precision=cfg.precision)
+
+
+def load_scorer(cfg: ModelSignalsConfig, model_dir: str):
+    """(model, tokenizer, device, bf16) for ``model_dir``, in eval mode."""
+    import torch
+
+    from train.loop import pick_device, use_bf16
+    from train.model import load_model, load_tokenizer
+
+    tcfg = _train_config(cfg)
+    device = pick_device()
+    tok = load_tokenizer(model_dir)
+    model = load_model(model_dir, tcfg, device).eval()
+    torch.set_grad_enabled(False)
+    bf16 = use_bf16(tcfg, device)
+    if bf16:  # inference only: bf16 weights, no per-op casts (autocast would re-cast fp32 weights each call)
+        model = model.to(torch.bfloat16)
+    return model, tok, device, bf16
+
+
+def score_frame(frame: pl.DataFrame, cfg: ModelSignalsConfig,
+                progress: Progress | None = None) -> tuple[pl.DataFrame, ScoreStats]:
+    """``row_idx`` and the :data:`COLUMNS` for every row of ``frame`` (needs ``row_idx``, ``messages``).
+
+    Rows without an assistant turn get nulls. Raises :class:`train.errors.ModelNotFoundError` when the
+    model cannot be loaded."""
+    start = time.perf_counter()
+    model_dir, key = resolve(cfg)
+    path = _cache_path(cfg, key)
+    cache = _read_cache(path)
+    rows = [[dict(m) for m in msgs] for msgs in frame["messages"].to_list()]
+    keys = [content_key(m, cfg.max_response_tokens) for m in rows]
+    todo: dict[str, list[dict]] = {}
+    for k, msgs in zip(keys, rows):
+        if k not in cache and k not in todo and any(m["role"] == "assistant" for m in msgs):
+            todo[k] = msgs
+    seqs, owners = [], []
+    if todo:  # a fully cached run never loads the model
+        model, tok, device, _ = load_scorer(cfg, model_dir)
+    for k, msgs in todo.items():
+        cut = _cut_response(tok, msgs, cfg.max_response_tokens)
+        last = max(i for i, m in enumerate(cut) if m["role"] == "assistant")
+        both = (_encode(tok, cut, cfg.max_length), _encode(tok, [cut[last]], cfg.max_length))
+        if both[0] is None or both[1] is None:
+            cache[k] = (math.nan, math.nan)
+            continue
+        seqs += list(both)
+        owners.append(k)
+    losses = mean_losses(model, seqs, tok.pad_token_id, device, cfg.batch_tokens, progress) if seqs else []
+    for j, k in enumerate(owners):
+        cache[k] = (losses[2 * j], losses[2 * j + 1])
+    if todo:
+        _write_cache(path, cache)
+    loss = [cache.get(k, (math.nan, math.nan)) for k in keys]
+    out = pl.DataFrame({"row_idx": frame["row_idx"], "_l": [a for a, _ in loss], "_la": [b for _, b in loss]},
+                       schema={"row_idx": pl.Int64, "_l": pl.Float64, "_la": pl.Float64}).fill_nan(None)
+    out = out.select("row_idx", ppl_response=pl.col("_l").exp(), ppl_response_alone=pl.col("_la").exp(),
+                     ifd=pl.col("_l") / pl.col("_la"))
+    stats = ScoreStats(rows=frame.height, scored=len(owners), tokens=sum(len(s[0]) for s in seqs),
+                       seconds=time.perf_counter() - start, model=cfg.model)
+    return out, stats
