@@ -17,6 +17,7 @@ quality order and marks a row a near duplicate only when the true Jaccard of its
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -215,22 +216,36 @@ def jaccard(a: np.ndarray, b: np.ndarray) -> float:
     return inter / (union - inter)
 
 
+_MATH = re.compile(r"\d+(?:[.,]\d+)?(?:\s*[-+*/×÷^%=<>]\s*\d+(?:[.,]\d+)?)*")
+
+
+def numbers(text: str) -> tuple[str, ...]:
+    """The numbers and arithmetic expressions of ``text`` (``45 + 15``, ``3.5``), sorted, spaces removed."""
+    return tuple(sorted(m.group(0).replace(" ", "") for m in _MATH.finditer(text)))
+
+
 def assign_near(groups: np.ndarray, texts: list[str], cfg: DedupConfig) -> tuple[np.ndarray, np.ndarray]:
     """Greedy near-duplicate assignment within candidate groups, rows given in quality order (best first).
 
     A row whose true shingle Jaccard with an already kept member of its group reaches ``cfg.threshold``
-    is that member's near duplicate; any other row is kept and may absorb later rows. Returns, per row,
-    the position of the kept member it duplicates (-1: kept) and that similarity (0 for kept rows).
+    (and, with ``cfg.numbers_must_match``, whose numbers and arithmetic are the same: ``45 + 15`` and
+    ``45 - 15`` are different problems) is that member's near duplicate; any other row is kept and may
+    absorb later rows. A row is compared with at most ``cfg.max_compared`` kept rows of its group (the
+    best ones): in a huge group a duplicate can be missed, never invented. Returns, per row, the
+    position of the kept member it duplicates (-1: kept) and that similarity (0 for kept rows).
     """
     n = len(texts)
     kept_of = np.full(n, -1, dtype=np.int64)
     sim = np.zeros(n, dtype=np.float32)
     sets = shingle_sets(texts, cfg)
+    nums = [numbers(t) for t in texts] if cfg.numbers_must_match else [()] * n
     reps: dict[int, list[int]] = {}
     for i in range(n):
         group_reps = reps.setdefault(int(groups[i]), [])
         best, best_j = 0.0, -1
-        for j in group_reps:
+        for j in group_reps[: cfg.max_compared]:
+            if nums[i] != nums[j]:
+                continue
             s = jaccard(sets[i], sets[j])
             if s > best:
                 best, best_j = s, j

@@ -16,7 +16,7 @@ INSTRUCTION_KEYS = ("instruction", "prompt", "question")
 INPUT_KEYS = ("input", "context")
 OUTPUT_KEYS = ("output", "response", "answer", "completion")
 ROLE_ALIASES = {
-    "system": "system", "sys": "system", "instruction": "system",
+    "system": "system", "sys": "system",
     "user": "user", "human": "user", "prompter": "user", "usuario": "user", "utilisateur": "user",
     "benutzer": "user", "用户": "user", "ユーザー": "user", "question": "user", "customer": "user",
     "assistant": "assistant", "gpt": "assistant", "bot": "assistant", "model": "assistant",
@@ -85,7 +85,7 @@ def to_messages(row: Mapping[str, Any], fmt: str) -> list[dict[str, str]]:
         return _chat(row, "conversations", "from", "value")
     if fmt == "chat":
         key = chat_key(row) or CHAT_KEYS[0]
-        return _chat(row, key, *_turn_keys(row.get(key)))
+        return _chat(row, key, None, None)
     if fmt == "prompt_completion":
         return [{"role": "user", "content": _text(row, "prompt")},
                 {"role": "assistant", "content": _text(row, "completion")}]
@@ -147,7 +147,13 @@ def _text(row: Mapping[str, Any], key: str | None, required: bool = True) -> str
     return str(value)
 
 
-def _chat(row: Mapping[str, Any], key: str, role_key: str, content_key: str) -> list[dict[str, str]]:
+# Turns that hold a whole exchange: {"human": ..., "assistant": ...} (Firefly, some Chinese sets).
+PAIR_KEYS = (("human", "assistant"), ("user", "assistant"), ("input", "output"), ("question", "answer"))
+
+
+def _chat(row: Mapping[str, Any], key: str, role_key: str | None, content_key: str | None) -> list[dict[str, str]]:
+    """Turns of ``row[key]``. ``role_key``/``content_key`` None: chosen per turn (:func:`_turn_keys`), and
+    a turn that holds a whole exchange (:data:`PAIR_KEYS`) becomes two messages."""
     turns = row.get(key)
     if not isinstance(turns, list) or not turns:
         raise RowError(f"field '{key}' must be a non-empty list of turns", field=key,
@@ -156,17 +162,38 @@ def _chat(row: Mapping[str, Any], key: str, role_key: str, content_key: str) -> 
     for i, turn in enumerate(turns):
         if not isinstance(turn, Mapping):
             raise RowError(f"{key}[{i}] must be an object", field=f"{key}[{i}]", code="read.bad_type")
-        role = turn.get(role_key)
+        pair = next((p for p in PAIR_KEYS if p[0] in turn and p[1] in turn), None) if role_key is None else None
+        if pair is not None:
+            messages += [{"role": "user", "content": _turn_text(turn, pair[0], key, i)},
+                         {"role": "assistant", "content": _turn_text(turn, pair[1], key, i)}]
+            continue
+        rk, ck = (role_key, content_key) if role_key is not None else _turn_keys([turn])
+        role = turn.get(rk)
         if role is None:
-            raise RowError(f"{key}[{i}] has no '{role_key}'", field=f"{key}[{i}].{role_key}")
-        content = turn.get(content_key)
-        if isinstance(content, list):  # OpenAI content parts: keep the text parts
-            content = "".join(p.get("text", "") for p in content if isinstance(p, Mapping))
-        if content is None:
-            raise RowError(f"{key}[{i}] has no '{content_key}'", field=f"{key}[{i}].{content_key}")
-        name = str(role).strip().lower()
-        messages.append({"role": ROLE_ALIASES.get(name, name), "content": str(content)})
+            raise RowError(f"{key}[{i}] has no role: keys {sorted(turn)}; Sieve reads a role from "
+                           f"{'/'.join(ROLE_KEYS)} and text from {'/'.join(CONTENT_KEYS)} (or pairs such as "
+                           "human/assistant); rename with --column-map", field=f"{key}[{i}].{rk}")
+        if not isinstance(role, str):
+            raise RowError(f"{key}[{i}].{rk} must be text, got {type(role).__name__}", field=f"{key}[{i}].{rk}",
+                           code="read.bad_type")
+        name = role.strip().lower()
+        messages.append({"role": ROLE_ALIASES.get(name, name), "content": _turn_text(turn, ck, key, i)})
     return messages
+
+
+def _turn_text(turn: Mapping[str, Any], ck: str, key: str, i: int) -> str:
+    content = turn.get(ck)
+    if isinstance(content, list):  # OpenAI content parts: keep the text parts
+        if not all(isinstance(p, Mapping) for p in content):
+            raise RowError(f"{key}[{i}].{ck} must be text or a list of content parts", field=f"{key}[{i}].{ck}",
+                           code="read.bad_type")
+        content = "".join(str(p.get("text", "")) for p in content)
+    if content is None:
+        raise RowError(f"{key}[{i}] has no '{ck}'", field=f"{key}[{i}].{ck}")
+    if isinstance(content, Mapping):
+        raise RowError(f"{key}[{i}].{ck} must be text, got an object", field=f"{key}[{i}].{ck}",
+                       code="read.bad_type")
+    return str(content)
 
 
 def to_alpaca(messages: list[Mapping[str, str]], metadata: Mapping[str, Any] | None = None) -> dict[str, Any]:

@@ -89,7 +89,10 @@ def jsonl_lines(frame: pl.DataFrame, fmt: str, with_reasons: bool) -> list[str]:
             pl.lit('{"messages": '), pl.struct("messages").struct.json_encode().str.slice(12).str.strip_suffix("}"),
             pl.lit(', "sieve": '), _sieve_json(with_reasons), pl.lit("}")]))
         return lines.to_series().to_list()
-    fast = (pl.col("format") == "alpaca") & pl.col("metadata").str.ends_with("}")
+    # the fast path appends Sieve's object to the original text; a row that already has one (Sieve's own
+    # output curated again) goes through record(), which replaces it: one "sieve" key per line, always
+    fast = ((pl.col("format") == "alpaca") & pl.col("metadata").str.ends_with("}")
+            & ~pl.col("metadata").str.contains('"sieve"\\s*:'))
     quick = frame.filter(fast).select("row_idx", line=pl.concat_str(
         [pl.col("metadata").str.strip_suffix("}"), pl.lit(', "sieve": '), _sieve_json(with_reasons), pl.lit("}")]))
     slow = frame.filter(~fast)

@@ -13,7 +13,6 @@ import csv
 import glob
 import io
 import json
-import math
 import re
 import zlib
 from dataclasses import dataclass, field
@@ -21,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from curate.errors import InputNotFoundError
+from curate.json_text import STRICT as _STRICT
+from curate.json_text import DuplicateKeyError, concatenated, element_end, finite, loads, wrapped_array
 from schemas.records import QuarantineRecord
 
 SUFFIXES = (".jsonl", ".ndjson", ".json", ".csv", ".parquet")
@@ -70,10 +71,12 @@ def scan_inputs(inputs: list[str | Path], exclude: list[Path] | None = None) -> 
         if p.is_dir():
             found = []
             for f in sorted(p.rglob("*")):
-                if not (f.is_file() or f.is_symlink()) or f.name.startswith("."):
+                if not (f.is_file() or f.is_symlink()):
                     continue
                 if is_excluded(f):
                     skipped.append(f"{f} (inside the output folder)")
+                elif any(part.startswith(".") for part in f.relative_to(p).parts):
+                    skipped.append(f"{f} (hidden file; name it to read it)")
                 elif _kind(f) is None:
                     skipped.append(f"{f} (not a data file Sieve reads: .jsonl, .json, .csv, .parquet, .gz)")
                 else:
@@ -182,6 +185,15 @@ def _to_utf8(data: bytes, out: RawRows) -> bytes | None:
                 out.bad(None, "read.encoding", f"the file starts with a {encoding.upper()} byte-order mark but "
                         f"is not valid {encoding.upper()} at byte {exc.start}; convert it to UTF-8")
                 return None
+    sample = data[:4000]
+    if len(sample) >= 8 and sample.count(0) * 4 > len(sample):  # NUL-heavy: UTF-16 without a byte-order mark
+        odd_nul = sample[1::2].count(0) > sample[0::2].count(0)
+        try:
+            return data.decode("utf-16-le" if odd_nul else "utf-16-be").encode("utf-8")
+        except UnicodeDecodeError:
+            out.bad(None, "read.encoding", "the file looks like UTF-16 without a byte-order mark but does not "
+                    "decode as such; convert it to UTF-8")
+            return None
     return data
 
 
@@ -210,43 +222,6 @@ def _read_jsonl(data: bytes, out: RawRows) -> None:
         _accept(out, lineno, obj, text)
 
 
-class DuplicateKeyError(ValueError):
-    """An object names one key twice: readers disagree on which value wins, so the row is quarantined."""
-
-    def __init__(self, key: str):
-        super().__init__(f"the key '{key}' appears twice in one object (which value is meant is ambiguous)")
-        self.key = key
-
-
-def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    obj: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in obj:
-            raise DuplicateKeyError(key)
-        obj[key] = value
-    return obj
-
-
-_STRICT = json.JSONDecoder(object_pairs_hook=_pairs, parse_constant=lambda name: None)
-
-
-def loads(text: str) -> Any:
-    """``json.loads`` for input rows: NaN and Infinity become null (they are not JSON, and no output may
-    carry them); a repeated key raises :class:`DuplicateKeyError`."""
-    return _STRICT.decode(text)
-
-
-def finite(value: Any) -> Any:
-    """``value`` with every NaN or infinite float (CSV, Parquet) replaced by ``None``."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [finite(v) for v in value]
-    return value
-
-
 def _field_with(text: str, needle: str) -> str | None:
     """The top-level field of a JSON object text whose value contains ``needle``, if it parses."""
     try:
@@ -271,7 +246,7 @@ def _read_json_array(data: bytes, out: RawRows) -> None:
     n = len(text)
     pos = _skip_ws(text, 0)
     if pos < n and text[pos] == "{":
-        start = _wrapped_array(text)
+        start = wrapped_array(text, row_like)
         if start is None:
             # One object (pretty-printed or not), or JSONL with a .json suffix.
             _read_single_or_jsonl(text, data, out)
@@ -293,14 +268,14 @@ def _read_json_array(data: bytes, out: RawRows) -> None:
         try:
             obj, end = _STRICT.raw_decode(text, pos)
         except (RecursionError, DuplicateKeyError) as exc:
-            nxt = text.find("\n{", pos + 1)
+            end = element_end(text, pos)  # this element only: the ones after it are read as usual
             code = "read.duplicate_key" if isinstance(exc, DuplicateKeyError) else "read.json_too_deep"
             msg = str(exc) if isinstance(exc, DuplicateKeyError) else "JSON nested deeper than the parser allows"
-            out.bad(line_of(pos), code, f"{msg} (element skipped)", text[pos:nxt if nxt > 0 else n],
+            out.bad(line_of(pos), code, f"{msg} (element skipped)", text[pos:end],
                     field_name=getattr(exc, "key", None))
-            if nxt < 0:
-                break
-            pos = _skip_ws(text, nxt)
+            pos = _skip_ws(text, end)
+            if pos < n and text[pos] == ",":
+                pos = _skip_ws(text, pos + 1)
             continue
         except json.JSONDecodeError as exc:
             line = line_of(exc.pos)
@@ -335,26 +310,6 @@ def _read_json_array(data: bytes, out: RawRows) -> None:
         out.bad(line_of(n), "read.json_syntax", "the array is not closed with ']' (file cut short?)")
 
 
-WRAPPER_KEYS = ("data", "rows", "examples", "train", "items", "records", "instances")
-
-
-def _wrapped_array(text: str) -> int | None:
-    """Where the list of rows starts in ``{"data": [...]}``-style wrappers: an object whose rows sit in
-    one list under a wrapper key (or its only list of objects). ``None`` when ``text`` is no wrapper."""
-    try:
-        obj = loads(text)
-    except (ValueError, RecursionError):
-        obj = None
-    if not isinstance(obj, dict):
-        return None
-    lists = [k for k, v in obj.items() if isinstance(v, list) and v and all(isinstance(e, dict) for e in v)]
-    key = next((k for k in WRAPPER_KEYS if k in lists), lists[0] if len(lists) == 1 else None)
-    if key is None or row_like(obj):
-        return None
-    m = re.search(r'"' + re.escape(key) + r'"\s*:\s*\[', text)
-    return m.end() - 1 if m else None
-
-
 def row_like(obj: dict) -> bool:
     """An object that is itself a row (has a chat list or an instruction field), not a wrapper."""
     from curate.formats import row_format
@@ -366,7 +321,12 @@ def _read_single_or_jsonl(text: str, data: bytes, out: RawRows) -> None:
     try:
         obj = loads(text)
     except (ValueError, RecursionError):
-        _read_jsonl(data, out)  # JSONL: one object per line, with per-line errors
+        objs = concatenated(text)  # pretty-printed objects one after another (jq . output)
+        if objs is None:
+            _read_jsonl(data, out)  # JSONL: one object per line, with per-line errors
+            return
+        for line, obj in objs:
+            _accept(out, line, obj, json.dumps(obj, ensure_ascii=False)[:2000])
         return
     _accept(out, 1, obj, text)
 

@@ -32,8 +32,16 @@ class Rule:
 def _thr(name: str, build: Callable[[object], pl.Expr]) -> Cond:
     def cond(cfg: CurateConfig) -> pl.Expr | None:
         value = getattr(cfg.rules, name)
-        return None if value is None else build(value)
+        if value is None:
+            return None
+        expr = build(value)
+        if name in _SHARE_RULES:  # a share of a very short response says nothing
+            expr = expr & (pl.col("response_chars") >= cfg.rules.min_chars_for_share_rules)
+        return expr
     return cond
+
+
+_SHARE_RULES = ("max_junk_share", "max_response_reuse")
 
 
 def _langs(cfg: CurateConfig) -> pl.Expr:
@@ -96,13 +104,10 @@ RULES: list[Rule] = [
          _thr("max_echo_similarity", lambda v: pl.col("echo_similarity") >= v)),
     Rule("content.repeated_response", "rules.max_response_reuse",
          "the same response answers many different prompts (canned or junk output)",
-         lambda c: None if c.rules.max_response_reuse is None else (
-             (pl.col("response_reuse") > c.rules.max_response_reuse)
-             & (pl.col("response_chars") >= c.rules.min_chars_for_share_rules))),
-    Rule("content.junk", "rules.max_junk_share", "the response is mostly symbols (responses of 20+ chars)",
-         lambda c: None if c.rules.max_junk_share is None else (
-             (pl.col("junk_share") > c.rules.max_junk_share)
-             & (pl.col("response_chars") >= c.rules.min_chars_for_share_rules))),
+         _thr("max_response_reuse", lambda v: pl.col("response_reuse") > v)),
+    Rule("content.junk", "rules.max_junk_share",
+         "the response is mostly symbols (responses of 20+ chars; not when the prompt asks for code or a formula)",
+         _thr("max_junk_share", lambda v: (pl.col("junk_share") > v) & ~pl.col("code_prompt"))),
     Rule("pii.email", None, "an e-mail address", lambda c: pl.col("pii_email")),
     Rule("pii.phone", None, "a phone number", lambda c: pl.col("pii_phone")),
     Rule("pii.ip", None, "an IP address", lambda c: pl.col("pii_ip")),

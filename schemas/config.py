@@ -68,6 +68,12 @@ class DedupConfig(_Section):
         0.1, ge=0, lt=1, description="Candidate pairs need an estimated Jaccard of threshold - margin: with 128 "
         "permutations the estimate's standard error at 0.7 is ~0.04, so 0.1 (2.5 sigma) loses almost no true "
         "pair; the verdict itself uses the exact Jaccard of the shingle sets.")
+    numbers_must_match: bool = Field(
+        True, description="near duplicates must have the same numbers and arithmetic: '45 + 15 = 60' and "
+        "'45 - 15 = 30' share most of their characters but are different problems")
+    max_compared: int = Field(
+        64, ge=1, description="a row is checked against at most this many kept rows of its candidate group "
+        "(the best first): bounds the time on templated data; a duplicate can be missed, never invented")
     lsh_threshold: float = Field(
         0.5, gt=0, le=1, description="Band threshold for LSH candidates; lower than threshold so few true pairs are missed."
     )

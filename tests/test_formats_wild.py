@@ -62,3 +62,52 @@ def test_inspect_reports_what_it_would_map(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "turns under 'dialog', role in 'author', text in 'message'" in text
     assert "prompter -> user" in text and "Kunde -> ?" in text and "--role-map" in text
+
+
+def test_a_bad_element_in_an_indented_array_costs_only_itself(tmp_path):
+    rows = [json.loads(line) for line in ALPACA.read_text(encoding="utf-8").splitlines()[:10]]
+    text = json.dumps(rows, indent=2)
+    dup = text.replace('"instruction":', '"instruction": "x", "instruction":', 1)  # row 1 repeats a key
+    deep = text.replace('"input": ""', '"input": ' + "[" * 5000 + "]" * 5000, 1)
+    for name, bad in [("dup.json", dup), ("deep.json", deep), ("compact.json", json.dumps(json.loads(text)))]:
+        (tmp_path / name).write_text(bad if name != "compact.json" else bad.replace(
+            '"instruction":', '"instruction": "x", "instruction":', 1))
+        res = ingest([tmp_path / name])
+        assert res.frame.height == 9 and len(res.quarantine) == 1, name
+
+
+def test_wrappers_with_a_broken_row_nested_lists_and_jq_output(tmp_path):
+    rows = [json.loads(line) for line in ALPACA.read_text(encoding="utf-8").splitlines()[:5]]
+    broken = json.dumps({"data": rows}, indent=2).replace('"output":', '"output" ', 1)
+    (tmp_path / "broken.json").write_text(broken)
+    res = ingest([tmp_path / "broken.json"])
+    assert res.frame.height == 4 and len(res.quarantine) == 1
+    (tmp_path / "meta.json").write_text(json.dumps({"meta": {"data": [{"x": 1}]}, "data": rows}))
+    assert ingest([tmp_path / "meta.json"]).frame.height == 5
+    (tmp_path / "jq.jsonl").write_text("\n".join(json.dumps(r, indent=2) for r in rows))
+    res = ingest([tmp_path / "jq.jsonl"])
+    assert res.frame.height == 5 and res.quarantine == [] and res.frame["source_line"][1] > 1
+
+
+def test_paired_turns_per_turn_keys_and_bad_types(tmp_path):
+    lima = LIMA_ROWS[0]["messages"]
+    firefly = {"conversation": [{"human": lima[0]["content"], "assistant": lima[1]["content"]}]}
+    mixed = {"conversation": [{"role": "system", "content": "Be brief."}, {"from": "human", "value": lima[0]["content"]},
+                              {"from": "gpt", "value": lima[1]["content"]}]}
+    bad = {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": {"text": "x"}}]}
+    f = tmp_path / "c.jsonl"
+    f.write_text("".join(json.dumps(r) + "\n" for r in (firefly, mixed, bad)))
+    res = ingest([f])
+    assert res.frame["messages"].to_list() == [lima, [{"role": "system", "content": "Be brief."}, *lima]]
+    assert [(q.line, q.code) for q in res.quarantine] == [(3, "read.bad_type")]
+
+
+def test_curating_sieves_own_output_again_round_trips(tmp_path):
+    rows = [json.loads(line) for line in ALPACA.read_text(encoding="utf-8").splitlines()[:30]]
+    (tmp_path / "in.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert run(["curate", str(tmp_path / "in.jsonl"), "-o", str(tmp_path / "a")]) == 0
+    assert run(["curate", str(tmp_path / "a" / "curated.jsonl"), "-o", str(tmp_path / "b")]) == 0
+    assert run(["curate", str(tmp_path / "b" / "curated.jsonl"), "-o", str(tmp_path / "c")]) == 0
+    lines = (tmp_path / "c" / "curated.jsonl").read_text().splitlines()
+    assert len(lines) == len((tmp_path / "a" / "curated.jsonl").read_text().splitlines())
+    assert all(line.count('"sieve":') == 1 for line in lines)

@@ -75,6 +75,10 @@ def test_chinese_refusal_and_placeholder(zh_frame):
     ("作为人工智能的一个分支，机器学习很重要。", False), ("我无法抗拒冰淇淋。", False),
     ("En tant qu'IA, je ne peux pas répondre.", True), ("Como modelo de lenguaje, no tengo opiniones.", True),
     ("Als KI kann ich das nicht beurteilen.", True), ("AIとして、お答えできません。", True),
+    ("wird oft als künstliche Intelligenz bezeichnet, weil", False), ("Maschinelles Lernen gilt als KI, aber", False),
+    ("se conoce como inteligencia artificial, y", False), ("GPT-3 funciona como un modelo de lenguaje grande", False),
+    ("ChatGPT作为人工智能，能够回答问题", False), ("画像認識はAIとして最も成功した", False),
+    ("un système en tant qu'IA spécialisée", False),
 ])
 def test_refusal_patterns_in_other_languages(text, refusal):
     from curate.signals.patterns import pattern

@@ -198,3 +198,11 @@ def test_a_corrupt_review_store_is_one_line_not_a_traceback(tmp_path):
     proc = _sieve("review", "export", str(store), "-o", str(tmp_path / "approved.jsonl"))
     assert proc.returncode != 0 and proc.stderr.strip().startswith("error:")
     assert len(proc.stderr.strip().splitlines()) <= 2 and not (tmp_path / "approved.jsonl").exists()
+
+
+def test_hidden_files_are_listed_as_skipped_and_utf16_without_bom_is_read(tmp_path):
+    (tmp_path / "a.jsonl").write_text(_jsonl(GOOD[:3]), encoding="utf-8")
+    (tmp_path / ".b.jsonl").write_text(_jsonl(GOOD[3:5]), encoding="utf-8")
+    (tmp_path / "c.jsonl").write_bytes(_jsonl(GOOD[5:9]).encode("utf-16-le"))
+    res = ingest([tmp_path])
+    assert res.frame.height == 7 and any(".b.jsonl (hidden file" in s for s in res.skipped)

@@ -57,7 +57,7 @@ def _chain(base: str) -> list[str]:
 def test_near_duplicates_do_not_chain_and_report_similarity_to_the_kept_row(alpaca_frame):
     long = alpaca_frame.filter(pl.col("messages").list.get(1).struct.field("content").str.len_chars() > 1200)
     texts = _chain(long["messages"][0][1]["content"].lower())
-    cfg = DedupConfig()
+    cfg = DedupConfig(numbers_must_match=False)  # the edits reverse some numbers; chaining is the point here
     sets = shingle_sets(texts, cfg)
     ab, bc, ac = jaccard(sets[0], sets[1]), jaccard(sets[1], sets[2]), jaccard(sets[0], sets[2])
     assert ab >= cfg.threshold and bc >= cfg.threshold and ac < cfg.threshold  # the premise: a chain
@@ -66,6 +66,19 @@ def test_near_duplicates_do_not_chain_and_report_similarity_to_the_kept_row(alpa
     kept_of, sim = assign_near(res.cluster, texts, cfg)  # quality order: a, b, c
     assert kept_of.tolist() == [-1, 0, -1]  # c is not a copy of a, whatever b says
     assert sim[1] == pytest.approx(ab)
+
+
+def test_a_maths_problem_with_another_operator_is_not_a_near_duplicate(tmp_path):
+    base = ("A farmer has {a} sheep and buys {b} more at the market on Saturday morning. The next week he "
+            "sells {c} of them to a neighbour. How many sheep does the farmer have at the end of the month?")
+    rows = [{"instruction": base.format(a=45, b=15, c=10), "input": "", "output": "45 + 15 - 10 = 50 sheep."},
+            {"instruction": base.format(a=45, b=15, c=10).replace("buys", "loses"), "input": "",
+             "output": "45 - 15 - 10 = 20 sheep."}]
+    out = curate_frame(_alpaca(tmp_path, rows), CurateConfig())
+    assert not out["reasons"].list.contains("dedup.near").any()
+    same = curate_frame(_alpaca(tmp_path, [rows[0], dict(rows[0], instruction=rows[0]["instruction"]
+                                                          .replace("Saturday", "Sunday"))]), CurateConfig())
+    assert same["reasons"].list.contains("dedup.near").sum() == 1  # the same numbers: still a duplicate
 
 
 def test_near_similarity_column_is_the_exact_jaccard_with_the_kept_member(alpaca_frame):

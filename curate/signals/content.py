@@ -5,7 +5,6 @@ from __future__ import annotations
 import polars as pl
 
 from curate.scripts import words
-from curate.signals.language import prose_only
 from curate.text import fold_loose
 from schemas.config import RulesConfig
 
@@ -16,12 +15,14 @@ CONTENT_COLUMNS = {
     "placeholder_prompt": "the prompt holds an unfilled placeholder such as <noinput> or {{name}}",
     "placeholder_response": "the response holds an unfilled placeholder",
     "external_reference": "the prompt depends on a URL or attachment the model cannot see",
+    "code_prompt": "the prompt asks for code, a regular expression, a formula or markup "
+                   "(patterns/code_request.txt): its answer may be mostly symbols",
     "translation_prompt": "the prompt asks for a translation (patterns/translation.txt, several languages): "
                           "its response may be in another language",
     "echo_similarity": "1.0 when the response equals the prompt or starts by repeating it (case, width, punctuation and spacing ignored)",
     "junk_share": "share of response characters that are symbols: not letters, marks, digits, whitespace, "
                   "ordinary punctuation (. , ; : ! ? ' \" ( ) -), typographic dashes, quotes and bullets, nor CJK "
-                  "and full-width punctuation (、。，「」（）…); counted outside markdown tables, HTML tags and code lines, as a share of the whole response",
+                  "and full-width punctuation (、。，「」（）…); counted outside fenced code, markdown table rows and HTML tags, as a share of the whole response",
     "truncated": "the response stops mid-thought: it ends on a comma (also ，、), a hyphen or a word a sentence cannot end "
                  "on (patterns/dangling.txt), inside an open code fence, or with a bracket opened on its last "
                  "line and never closed (responses of rules.truncation_min_words+ words)",
@@ -63,10 +64,11 @@ def _truncated(resp: pl.Expr, min_words: int | None) -> pl.Expr:
 def content_signals(rules: RulesConfig) -> list[pl.Expr]:
     resp = pl.col("response")
     non_empty = resp.str.strip_chars() != ""
-    # junk characters are counted in prose only (markdown tables, HTML tags and code are symbol-dense by
-    # design), as a share of the whole response
-    prose = (resp.str.replace_all(r"(?m)^[ \t]*\|.*\|[ \t]*$", "").str.replace_all(r"</?[A-Za-z][^<>\n]{0,200}>", "")
-             .map_batches(prose_only, return_dtype=pl.String).str.strip_chars())
+    # junk characters are not counted inside fenced code, markdown table rows or HTML tags (symbol-dense
+    # by design), and are a share of the whole response
+    prose = (resp.str.replace_all(r"(?s)```.*?(?:```|$)", "")
+             .str.replace_all(r"(?m)^[ \t]*\|[^\n]*[\p{L}\p{N}][^\n]*\|[ \t]*$", "")
+             .str.replace_all(r"</?[A-Za-z][^<>\n]{0,200}>", ""))
     # A response that opens by restating the prompt and adds little echoes it. Punctuation does not
     # matter here (loose key): "Do X." answered with "Do X" is an echo, whatever its full stop.
     p, r = fold_loose(pl.col("prompt")), fold_loose(resp)
@@ -78,6 +80,7 @@ def content_signals(rules: RulesConfig) -> list[pl.Expr]:
         resp.str.contains(pattern("placeholder")).alias("placeholder_response"),
         pl.col("prompt").str.contains(pattern("external")).alias("external_reference"),
         pl.col("prompt").str.contains(pattern("translation")).alias("translation_prompt"),
+        pl.col("prompt").str.contains(pattern("code_request")).alias("code_prompt"),
         pl.when(non_empty & ((r == p) | starts_with_prompt))
         .then(1.0).otherwise(0.0).alias("echo_similarity"),
         (prose.str.count_matches(_JUNK) / resp.str.len_chars().clip(lower_bound=1))
