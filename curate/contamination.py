@@ -17,7 +17,7 @@ import polars as pl
 from curate.formats import INPUT_KEYS, INSTRUCTION_KEYS, RowError, row_format, to_messages
 from curate.errors import EvalSetError, InputNotFoundError
 from curate.readers import expand_inputs, read_file
-from curate.scripts import TOKEN
+from curate.scripts import TOKEN, words
 from curate.text import fold_loose
 
 
@@ -69,7 +69,7 @@ def _ngrams(words: pl.Expr, n: int) -> pl.Expr:
 
 
 def contamination(frame: pl.DataFrame, evals: pl.DataFrame, n: int = 8, min_overlap: float = 0.5,
-                  chunk_rows: int = 100_000) -> pl.DataFrame:
+                  chunk_rows: int = 100_000, min_short_words: int = 4) -> pl.DataFrame:
     """Per row of ``frame`` (needs ``row_idx``, ``prompt``): ``contamination_eval_id`` and
     ``contamination_overlap`` (null when no eval prompt matches). Both sides use the loose key
     (:func:`curate.text.fold_loose`): a leak with changed punctuation is still a leak."""
@@ -78,7 +78,9 @@ def contamination(frame: pl.DataFrame, evals: pl.DataFrame, n: int = 8, min_over
     ev = ev.with_columns(words=pl.col("norm").str.extract_all(TOKEN))
     long_ev = ev.filter(pl.col("words").list.len() >= n).with_columns(ng=_ngrams(pl.col("words"), n))
     ev_ng = long_ev.select("eval_id", "ng", total=pl.col("ng").list.len()).explode("ng")
-    short_ev = ev.filter((pl.col("words").list.len() < n) & (pl.col("words").list.len() >= 4))
+    # a short eval prompt must still say something: four words, counting Chinese/Japanese characters 1.5
+    # to a word ("写一首诗" is one short phrase, not four words)
+    short_ev = ev.filter((pl.col("words").list.len() < n) & (words(pl.col("norm")) >= min_short_words))
     matches = []
     # 1. the same folded prompt
     matches.append(frame.select("row_idx", "norm_prompt").join(

@@ -29,18 +29,31 @@ def language_mix(frame: pl.DataFrame) -> pl.DataFrame:
             .sort(["source_file", "rows", "lang"], descending=[False, True, False]))
 
 
-def with_expected_languages(frame: pl.DataFrame, sc: SignalsConfig) -> tuple[pl.DataFrame, dict[str, dict[str, float]]]:
-    """Add ``expected_langs`` (list of language codes) to every row; return it and each file's mix
-    ({file: {lang: share}}, shares rounded to 4 places) for the summary and the manifest."""
+def expected_languages(frame: pl.DataFrame, sc: SignalsConfig) -> tuple[dict[str, list[str]], dict[str, dict[str, float]]]:
+    """Each file's expected languages and its mix ({file: {lang: share}}): the one place both are decided,
+    for the rules, the summary and the manifest. Pinned ``signals.languages`` apply to every file; a file
+    with fewer than ``signals.language_min_rows`` rows is judged by the mix of all inputs together."""
     mix = language_mix(frame)
-    by_file = {f: dict(zip(g["lang"].to_list(), [round(x, 4) for x in g["share"].to_list()]))
-               for (f,), g in mix.group_by("source_file", maintain_order=True)}
+    shares = {f: dict(zip(g["lang"].to_list(), g["share"].to_list()))
+              for (f,), g in mix.group_by("source_file", maintain_order=True)}
+    files = frame["source_file"].unique(maintain_order=True).to_list()
     if sc.languages:
-        return frame.with_columns(expected_langs=pl.lit(sc.languages, pl.List(pl.String))), by_file
-    expected = (mix.filter(pl.col("share") >= sc.language_min_share).group_by("source_file")
-                .agg(expected_langs=pl.col("lang")))
-    frame = frame.join(expected, on="source_file", how="left", maintain_order="left")
-    return frame.with_columns(pl.col("expected_langs").fill_null(pl.lit([], pl.List(pl.String)))), by_file
+        return {f: list(sc.languages) for f in files}, shares
+    rows = dict(frame.group_by("source_file").len().iter_rows())
+    everything = language_mix(frame.with_columns(source_file=pl.lit("*")))
+    overall = [lang for lang, x in zip(everything["lang"], everything["share"]) if x >= sc.language_min_share]
+    expected = {f: ([lang for lang, x in shares.get(f, {}).items() if x >= sc.language_min_share]
+                    if rows.get(f, 0) >= sc.language_min_rows else overall) for f in files}
+    return expected, shares
+
+
+def with_expected_languages(frame: pl.DataFrame, sc: SignalsConfig) -> pl.DataFrame:
+    """Add ``expected_langs`` (list of language codes) to every row (see :func:`expected_languages`)."""
+    expected, _ = expected_languages(frame, sc)
+    table = pl.DataFrame({"source_file": list(expected), "expected_langs": list(expected.values())},
+                         schema={"source_file": pl.String, "expected_langs": pl.List(pl.String)})
+    return frame.join(table, on="source_file", how="left", maintain_order="left").with_columns(
+        pl.col("expected_langs").fill_null(pl.lit([], pl.List(pl.String))))
 
 
 def in_expected_script(col: str, langs: list[str], min_chars: int) -> pl.Expr:

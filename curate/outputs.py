@@ -135,16 +135,12 @@ def manifest(result: CurateResult, fmt: str, run_id: str) -> dict[str, Any]:
 
 
 def _languages(result: CurateResult) -> dict[str, Any]:
-    """Each file's language mix ({file: {lang: share}}) and the languages expected in it."""
-    from curate.expected_lang import language_mix
+    """Each file's language mix ({file: {lang: share}}) and the languages expected in it, as the rules saw them."""
+    from curate.expected_lang import expected_languages
 
-    mix = language_mix(result.frame)
-    shares = {f: {lang: round(x, 4) for lang, x in zip(g["lang"], g["share"])}
-              for (f,), g in mix.group_by("source_file", maintain_order=True)}
-    pinned = result.config.signals.languages
-    least = result.config.signals.language_min_share
-    expected = {f: list(pinned) if pinned else [lang for lang, x in m.items() if x >= least] for f, m in shares.items()}
-    return {"languages": shares, "expected_languages": expected}
+    expected, shares = expected_languages(result.frame, result.config.signals)
+    return {"languages": {f: {lang: round(x, 4) for lang, x in m.items()} for f, m in shares.items()},
+            "expected_languages": expected}
 
 
 def write_outputs(result: CurateResult, out_dir: str | Path, run_id: str | None = None) -> dict[str, Any]:

@@ -94,7 +94,7 @@ def curate_frame(frame: pl.DataFrame, cfg: CurateConfig, evals: pl.DataFrame | N
     if cfg.model_signals.enabled:
         frame = _model_signals(frame, cfg, st)
     with st.stage("rules", n):
-        frame, _ = with_expected_languages(frame, cfg.signals)
+        frame = with_expected_languages(frame, cfg.signals)
         frame = apply_rules(frame, cfg)
         frame = pick_representatives(frame, cfg)
         frame = verdicts(frame, cfg)
@@ -147,7 +147,8 @@ def _signals(frame: pl.DataFrame, cfg: CurateConfig, evals: pl.DataFrame | None,
     sc_ = cfg.signals
     if evals is not None and evals.height:
         frame = pl.concat([frame, contamination(frame, evals, sc_.contamination_ngram,
-                                                       sc_.contamination_min_overlap)], how="horizontal")
+                                                       sc_.contamination_min_overlap,
+                                                       min_short_words=sc_.contamination_min_words)], how="horizontal")
     else:
         frame = frame.with_columns(contamination_eval_id=pl.lit(None, pl.String),
                                    contamination_overlap=pl.lit(None, pl.Float64))

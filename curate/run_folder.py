@@ -48,14 +48,18 @@ def prepare_output(out: Path, inputs: list[str] | None = None) -> None:
 def run_lock(out: Path) -> Iterator[None]:
     """Hold the folder's lock for the whole run; a second run into the same folder fails at once."""
     fh = open(out / LOCK, "a+")
+    locked = False
     try:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            locked = True
         except BlockingIOError:
             raise OutputError(f"-o {out}: another `sieve curate` is writing to this folder right now; "
                               "wait for it to finish or choose another -o") from None
         yield
     finally:
+        if locked:
+            (out / LOCK).unlink(missing_ok=True)  # still held here: no other run can slip in between
         fh.close()
 
 

@@ -95,6 +95,9 @@ class SignalsConfig(_Section):
     language_min_share: float = Field(
         0.1, gt=0, le=1, description="By default a language is expected in a file when at least this share of "
         "its rows is in it: 10% keeps a bilingual file's second language, yet flags a stray row or two.")
+    language_min_rows: int = Field(
+        20, ge=1, description="A file with fewer rows is judged by the mix of all inputs together: two rows "
+        "are no evidence of what a file's languages are.")
     script_min_chars: int = Field(
         5, ge=1, description="A text with this many characters in the script of an expected non-Latin language "
         "(Han, Hangul, Cyrillic, ...) counts as written in it: five Han characters are a phrase.")
@@ -109,6 +112,10 @@ class SignalsConfig(_Section):
         0.5, ge=0, le=1, description="language.unexpected only when the detector is at least this confident.")
     readability: bool = Field(True, description="Flesch reading ease of the response (textstat).")
     contamination_ngram: int = Field(8, ge=3, description="Word n-gram length for eval-set overlap.")
+    contamination_min_words: int = Field(
+        4, ge=1, description="An eval prompt shorter than contamination_ngram words matches by containment only "
+        "when it has this many words (Chinese/Japanese characters count 1.5 to a word): 'Write a poem.' is "
+        "in thousands of honest prompts.")
     contamination_min_overlap: float = Field(
         0.5, gt=0, le=1, description="Share of a long eval prompt's n-grams a row's prompt must contain: half "
         "an 8-gram set is far beyond chance overlap, yet catches a prompt copied with a few words changed.")

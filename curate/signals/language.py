@@ -95,8 +95,11 @@ _SCRIPT_MIN_CHARS = 2  # two Han characters already say "Chinese": the script ne
 
 
 # Lines that are code, not prose: a model reads `def area(r):` as English whatever the data set's language.
-_CODE_LINE = (r"(?m)^[ \t]*(?:def |class |import |from \S+ import|return\b|for .*:|if .*:|while .*:|print\(|"
-              r"function\b|var |let |const |#include|SELECT |public |private |\}|\{|//|#)[^\n]*$|^[^\n]*[;{}=][ \t]*$")
+_CODE_LINE = (r"(?m)^[ \t]*(?:def |class |import |from \S+ import|return\b|for .*:|if .*:|while .*:|print\s*\(|"
+              r"function\b|var |let |const |#include|SELECT |public |private |\}|\{|//|#)[^\n]*$"
+              r"|^[^\n]*[;{}=][ \t]*$"  # ends like a statement
+              r"|^[ \t]*[\w.\[\]]+\s*[-+*/%]?=\s*[^\n]*$"  # an assignment: x = 0, total += n
+              r"|^[ \t]*[\w.]+\([^\n]*\)[ \t;]*$")  # a bare call: foo(x), print(x);
 
 
 def instruction_part(prompts: pl.Series, min_chars: int) -> pl.Series:
@@ -109,8 +112,12 @@ def instruction_part(prompts: pl.Series, min_chars: int) -> pl.Series:
 
 
 def prose_only(texts: pl.Series) -> pl.Series:
-    """``texts`` without fenced code blocks and code-looking lines, for language detection."""
-    return texts.fill_null("").str.replace_all(r"(?s)```.*?(?:```|$)", " ").str.replace_all(_CODE_LINE, " ")
+    """``texts`` without fenced code blocks and code-looking lines, for language detection; "" when what
+    is left is mostly not letters (code fragments, numbers): no language is better than a guessed one."""
+    rest = texts.fill_null("").str.replace_all(r"(?s)```.*?(?:```|$)", " ").str.replace_all(_CODE_LINE, " ")
+    letters = rest.str.count_matches(r"\p{L}")
+    keep = letters * 2 >= rest.str.strip_chars().str.len_chars()
+    return pl.select(pl.when(keep).then(rest).otherwise(pl.lit(""))).to_series()
 
 
 # The script each language is written in, where that is not Latin: a text with a few characters in it

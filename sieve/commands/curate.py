@@ -57,6 +57,7 @@ def run_curate_command(inputs: list[str], output: Path, config: Path | None, eva
         overrides["model_signals.model"] = model
     cfg = load_config(config, **overrides)
     start = time.perf_counter()
+    existed = output.exists()
     try:
         prepare_output(output)  # before any work: a bad -o fails in a second, not after the pipeline
         with run_lock(output), progress() as bar:
@@ -75,6 +76,8 @@ def run_curate_command(inputs: list[str], output: Path, config: Path | None, eva
             result = run_curate(inputs, cfg, eval_files, hook=hook, exclude=[output])
             man = write_outputs(result, output)
     except SieveError as exc:
+        if not existed and output.is_dir() and not any(output.iterdir()):
+            output.rmdir()  # a run that failed leaves no empty folder it made behind
         from train.errors import TrainUsageError  # a --model that cannot be loaded is a usage error
 
         fail(str(exc), EXIT_USAGE if isinstance(exc, (OutputError, EvalSetError, TrainUsageError)) else EXIT_ERROR)
@@ -84,7 +87,7 @@ def run_curate_command(inputs: list[str], output: Path, config: Path | None, eva
     if unknown:
         console.print(f"[yellow]roles Sieve does not know[/] (rows get structure.unknown_role): "
                       + ", ".join(f"{r!r} x{n:,}" for r, n in unknown.items())
-                      + f"; map them with --role-map, e.g. --role-map {next(iter(unknown))}=assistant")
+                      + f"; map each to user or assistant with --role-map, e.g. --role-map {next(iter(unknown))}=user")
     if result.frame.height == 0:
         console.print("[bold red]nothing could be read[/] (every row or file is in quarantine.jsonl)")
         return EXIT_NOTHING_READ

@@ -11,7 +11,7 @@ from rich.table import Table
 from curate.errors import SieveError
 from curate.formats import describe_mapping
 from curate.ingest import FileSummary, IngestResult, ingest, write_quarantine
-from sieve.console import EXIT_NOTHING_READ, EXIT_QUARANTINED, console, fail, out, progress
+from sieve.console import EXIT_NOTHING_READ, EXIT_QUARANTINED, EXIT_USAGE, console, fail, out, progress
 
 
 def _ingest_with_progress(inputs: list[str], column_map: dict[str, str]) -> IngestResult:
@@ -45,7 +45,27 @@ def report_quarantine(result: IngestResult, where: Path) -> None:
         console.print(f"  ... and {len(result.quarantine) - 5} more in {where}")
 
 
+def check_ingest_output(inputs: list[str], output: Path) -> None:
+    """``-o`` must be a new or replaceable file that is none of the inputs; exits 2 (before any work)."""
+    from curate.readers import expand_inputs
+
+    if output.is_dir():
+        fail(f"-o {output}: is a folder; sieve ingest writes one .parquet file", EXIT_USAGE)
+    try:
+        files = expand_inputs(inputs)
+    except SieveError as exc:
+        fail(str(exc))
+    if output.resolve() in {f.resolve() for f in files}:
+        fail(f"-o {output}: is one of the inputs; it would be overwritten", EXIT_USAGE)
+    if not output.parent.exists() and output.parent != Path(""):
+        try:
+            output.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            fail(f"-o {output}: cannot create its folder ({exc.strerror or exc})", EXIT_USAGE)
+
+
 def run_ingest(inputs: list[str], output: Path, column_map: dict[str, str]) -> int:
+    check_ingest_output(inputs, output)
     start = time.perf_counter()
     result = _ingest_with_progress(inputs, column_map)
     read_s = time.perf_counter() - start
