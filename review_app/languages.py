@@ -87,6 +87,8 @@ def language_mix_lines(manifest: dict | None) -> list[str]:
         how = f"pinned by signals.languages = {json.dumps(signals['languages'])}"
     elif signals.get("language_min_share") is not None:
         how = f"those on at least {signals['language_min_share']:.0%} of a file's rows"
+        if signals.get("language_min_rows"):
+            how += f"; a file of fewer than {signals['language_min_rows']:,} rows is judged by all inputs' mix"
     else:
         how = "as the run's manifest records them"
     lines.append(f"* expected languages ({how}); a share is of the file's rows with a detected language, in "

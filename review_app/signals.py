@@ -20,6 +20,7 @@ FLAG_WORDS = {
     "response_empty": "empty response", "refusal": "refusal or AI boilerplate", "placeholder_prompt":
     "placeholder in prompt", "placeholder_response": "placeholder in response", "external_reference":
     "refers to a link or attachment", "translation_prompt": "translation prompt", "truncated": "cut off mid-thought",
+    "code_prompt": "prompt asks for code or a formula (junk share not judged)",
 }
 PII_WORDS = {"pii_email": "e-mail address", "pii_phone": "phone number", "pii_ip": "IP address", "pii_card": "card number"}
 SHOWN = {"prompt_chars", "response_chars", "prompt_words", "response_words", "prompt_tokens", "response_tokens",

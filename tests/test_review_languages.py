@@ -135,8 +135,10 @@ def test_the_language_mix_names_files_relative_and_marks_the_expected(mixed_run)
     man = json.loads((mixed_run / "manifest.json").read_text(encoding="utf-8"))
     lines = language_mix_lines(man)
     assert lines[0].startswith(f"en/{ALPACA.name}: en* 100.0%")
-    assert lines[1].startswith(f"zh/{ZH_FILE}: zh* 100.0%")
-    assert "en 8.3%" in lines[1]  # in the mix, below the share that makes a language expected
+    assert lines[1].startswith(f"zh/{ZH_FILE}: zh* 100.0% · en")
+    for line, (file, shares) in zip(lines, man["languages"].items()):  # marked exactly as the run expected
+        for lang in shares:
+            assert (f" {lang}* " in f" {line}") == (lang in man["expected_languages"][file]), (line, lang)
     assert "at least 10%" in lines[2]
     assert not any(str(mixed_run.parent) in line for line in lines)
     pinned = {**man, "config": {"signals": {"languages": ["zh"]}}, "expected_languages":
