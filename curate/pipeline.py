@@ -21,7 +21,7 @@ from curate.expected_lang import with_expected_languages
 from curate.ingest import FileSummary, IngestResult, ingest
 from curate.rules import apply_rules, pick_representatives, verdicts
 from curate.signals import content_signals, length_signals, pii_signals, repetition_signals
-from curate.signals.language import detect_languages, instruction_part, prose_only
+from curate.signals.language import detect_languages, prose_only
 from curate.signals.readability import flesch_reading_ease
 from curate.text import near_text, with_views
 from schemas.config import CurateConfig
@@ -159,8 +159,7 @@ def _signals_chunk(frame: pl.DataFrame, cfg: CurateConfig) -> pl.DataFrame:
     sc = cfg.signals
     frame = frame.with_columns(*length_signals(), *content_signals(cfg.rules),
                                *repetition_signals(), *pii_signals())
-    p = detect_languages(instruction_part(frame["prompt"], sc.language_min_chars), sc.language_backend,
-                         sc.language_min_chars, sc.script_rule)
+    p = detect_languages(frame["prompt"], sc.language_backend, sc.language_min_chars, sc.script_rule)
     r = detect_languages(prose_only(frame["response"]), sc.language_backend, sc.language_min_chars, sc.script_rule)
     frame = frame.with_columns(lang_prompt=p["lang"], lang_prompt_score=p["score"],
                                lang_response=r["lang"], lang_response_score=r["score"])

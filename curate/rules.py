@@ -50,9 +50,10 @@ def _langs(cfg: CurateConfig) -> pl.Expr:
     sure = cfg.signals.language_min_score
     off = lambda c: (pl.col(c).is_not_null() & ~pl.col("expected_langs").list.contains(pl.col(c))  # noqa: E731
                      & (pl.col(f"{c}_score") >= sure))
-    response_off = (off("lang_response") & ~pl.col("translation_prompt") & ~pl.col("_response_in_script")
+    # a translation prompt quotes one language and asks for another: neither side is unexpected
+    response_off = (off("lang_response") & ~pl.col("_response_in_script")
                     & (pl.col("lang_response") != pl.col("lang_prompt")).fill_null(True))
-    return (off("lang_prompt") & ~pl.col("_prompt_in_script")) | response_off
+    return ((off("lang_prompt") & ~pl.col("_prompt_in_script")) | response_off) & ~pl.col("translation_prompt")
 
 
 def _mismatch(cfg: CurateConfig) -> pl.Expr:

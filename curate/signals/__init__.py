@@ -14,8 +14,7 @@ from curate.signals.repetition import REPETITION_COLUMNS, repetition_signals
 SIGNAL_COLUMNS: dict[str, str] = {
     **LENGTH_COLUMNS, **CONTENT_COLUMNS, **REPETITION_COLUMNS, **PII_COLUMNS,
     "response_reuse": "number of distinct prompts answered with exactly this (folded) response",
-    "lang_prompt": "language of the prompt's first paragraph, its instruction (ISO 639-1; null when too short "
-                   "to tell; the script settles zh/ja/ko)",
+    "lang_prompt": "language of the prompt (ISO 639-1; null when too short to tell; the script settles zh/ja/ko)",
     "lang_prompt_score": "confidence of the prompt language, 0-1",
     "lang_response": "language of the response without its code lines (ISO 639-1; null when too short to tell)",
     "lang_response_score": "confidence of the response language, 0-1",

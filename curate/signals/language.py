@@ -98,17 +98,8 @@ _SCRIPT_MIN_CHARS = 2  # two Han characters already say "Chinese": the script ne
 _CODE_LINE = (r"(?m)^[ \t]*(?:def |class |import |from \S+ import|return\b|for .*:|if .*:|while .*:|print\s*\(|"
               r"function\b|var |let |const |#include|SELECT |public |private |\}|\{|//|#)[^\n]*$"
               r"|^[^\n]*[;{}=][ \t]*$"  # ends like a statement
-              r"|^[ \t]*[\w.\[\]]+\s*[-+*/%]?=\s*[^\n]*$"  # an assignment: x = 0, total += n
+              r"|^[ \t]*[\w.\[\], ]+\s*[-+*/%]?=\s*[^\n]*$"  # an assignment: x = 0, a[i], b = b, a[i]
               r"|^[ \t]*[\w.]+\([^\n]*\)[ \t;]*$")  # a bare call: foo(x), print(x);
-
-
-def instruction_part(prompts: pl.Series, min_chars: int) -> pl.Series:
-    """The first paragraph of each prompt (the instruction of an Alpaca row), where it is long enough to
-    tell its language; else the whole prompt. The language of a request is the language it is asked in,
-    not that of the text it quotes ("Translate into English:\n\nJ'aime ...")."""
-    first = prompts.fill_null("").str.split("\n\n").list.first().fill_null("")
-    return pl.select(pl.when(first.str.strip_chars().str.len_chars() >= min_chars).then(first)
-                     .otherwise(prompts.fill_null(""))).to_series()
 
 
 def prose_only(texts: pl.Series) -> pl.Series:
@@ -172,9 +163,12 @@ def detect_languages(texts: pl.Series, backend: str = "fasttext", min_chars: int
     # holds Han, else unknown (Latin words with CJK punctuation, "Google、Facebook、YouTube")
     no_kana = pl.Series(~clean.str.contains(r"[\p{Hiragana}\p{Katakana}]"))
     han = pl.Series(clean.str.contains(r"\p{Han}"))
+    # likewise "zh" or "ko" for a text without a single Han or Hangul character is a guess, not a finding
+    no_script = ((pl.col("lang") == "zh") & ~han) | ((pl.col("lang") == "ko") & ~pl.Series(clean.str.contains(r"\p{Hangul}")))
     out = out.with_columns(
-        lang=pl.when((pl.col("lang") == "ja") & no_kana).then(pl.when(han).then(pl.lit("zh"))).otherwise("lang"),
-        score=pl.when((pl.col("lang") == "ja") & no_kana & ~han).then(None).otherwise("score"))
+        lang=pl.when((pl.col("lang") == "ja") & no_kana).then(pl.when(han).then(pl.lit("zh")))
+        .when(no_script).then(None).otherwise("lang"),
+        score=pl.when(((pl.col("lang") == "ja") & no_kana & ~han) | no_script).then(None).otherwise("score"))
     return out.with_columns(script=script).select(
         lang=pl.coalesce("script", "lang"),
         score=pl.when(pl.col("script").is_null()).then("score")
