@@ -195,8 +195,9 @@ class ModelSignalsConfig(_Section):
         256, ge=8, description="responses are cut to this many tokens: IFD and perplexity settle within the "
         "first few hundred tokens, and the cost grows with every token")
     max_length: int = Field(768, ge=32, description="longer sequences lose the start of their prompt, never the response")
-    batch_tokens: int = Field(8192, ge=256, description="padded tokens per batch; rows are length-sorted, so "
-                              "batches carry little padding")
+    batch_tokens: int = Field(
+        1024, ge=128, description="padded tokens per batch (rows are length-sorted: little padding). Small "
+        "batches stay in cache: on a 2-core bf16 CPU 1024 scored 1.7x the tokens/s of 8192")
     precision: Literal["auto", "bf16", "fp32"] = Field(
         "auto", description="auto: bf16 on CUDA or a CPU with native bf16 (AVX-512 BF16/AMX), else fp32 "
         "(bf16 is emulated and far slower on AVX2-only CPUs)")

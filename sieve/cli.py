@@ -202,6 +202,26 @@ def train(
                                        qlora, merge, overwrite=overwrite))
 
 
+@app.command("select")
+def select_cmd(
+    run_dir: Annotated[Path, typer.Argument(help="A `sieve curate` run folder.")],
+    budget: Annotated[str, typer.Option(help="Rows (500) or tokens (50k-tokens, training tokenizer).")],
+    strategy: Annotated[str, typer.Option(help="random, quality, ifd (needs --model-signals) or longest.")] = "quality",
+    seed: Annotated[int, typer.Option(help="Seed of the random strategy.")] = 0,
+    max_length: Annotated[int, typer.Option(help="Training length: longer rows are never selected by 'longest'.")] = 512,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Output folder (default RUN_DIR/select-STRATEGY-BUDGET).")] = None,
+) -> None:
+    """Choose a training set at a budget from the rows a run approved; writes selected.jsonl and a manifest.
+
+    Examples:
+      sieve select runs/alpaca --budget 1000 --strategy quality
+      sieve select runs/alpaca --budget 50k-tokens --strategy random --seed 1
+    """
+    from sieve.commands.select import run_select
+
+    raise typer.Exit(run_select(run_dir, budget, strategy, seed, max_length, output))
+
+
 @app.command()
 def generate(
     prompt: Annotated[str, typer.Argument(help="The user prompt.")],

@@ -1,0 +1,166 @@
+"""``sieve select``: a training set at a fixed budget, chosen from the rows a run approved.
+
+The pool is what training would read from the run (:func:`train.data.load_conversations`: the review
+store's approved rows when there is one, else ``curated.jsonl``), joined by Sieve id with the run's
+``annotated.parquet`` for the scores. Strategies order the pool; the budget (rows, or tokens counted with
+the training model's tokenizer) cuts the ordered list:
+
+- ``random``: a seeded shuffle (the baseline every other strategy must beat);
+- ``quality``: Sieve's composite quality score, best first;
+- ``ifd``: the highest IFD below 1 first (Cherry LLM: hard, yet helped by its prompt; IFD >= 1 means the
+  prompt does not help, so those rows are left out); needs ``sieve curate --model-signals``;
+- ``longest``: the longest responses first among rows that fit the training length ("Long Is More").
+
+A strategy that needs a score uses only the rows that have one and says how many it left out.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from curate.errors import SieveError
+
+STRATEGIES = ("random", "quality", "ifd", "longest")
+
+
+class SelectError(SieveError):
+    """A selection that cannot be made as asked (unknown strategy, bad budget, no scores)."""
+
+
+@dataclass(frozen=True)
+class Budget:
+    rows: int | None = None
+    tokens: int | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> Budget:
+        """``"500"`` (rows) or ``"50k-tokens"`` / ``"200000-tokens"`` (tokens)."""
+        m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([km]?)(?:\s*-?\s*(tokens?))?\s*", text.lower())
+        if not m:
+            raise SelectError(f"--budget {text!r}: expected a row count (500) or a token budget (50k-tokens)")
+        value = float(m.group(1)) * {"": 1, "k": 1_000, "m": 1_000_000}[m.group(2)]
+        if value < 1:
+            raise SelectError(f"--budget {text!r}: must be at least 1")
+        return cls(tokens=int(value)) if m.group(3) else cls(rows=int(value))
+
+
+@dataclass
+class Selection:
+    rows: list[dict]  # {"id", "messages", "tokens"} in selection order
+    strategy: str
+    budget: Budget
+    seed: int
+    pool: int
+    without_score: int
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def tokens(self) -> int:
+        return sum(r["tokens"] for r in self.rows)
+
+
+def pool(run_dir: Path) -> pl.DataFrame:
+    """The approved rows of a run with their scores: ``id``, ``messages``, ``quality``, ``ifd`` (null
+    without model signals) and ``response_chars``."""
+    from train.data import load_conversations
+
+    rows, _ = load_conversations(run_dir)
+    ann = pl.read_parquet(run_dir / "annotated.parquet")
+    scores = ann.select("id", "quality", "response_chars",
+                        ifd=pl.col("ifd") if "ifd" in ann.columns else pl.lit(None, pl.Float64))
+    base = pl.DataFrame({"id": [r["id"] for r in rows], "_i": list(range(len(rows)))})
+    joined = base.join(scores, on="id", how="left", maintain_order="left")
+    return joined.with_columns(messages=pl.Series([r["messages"] for r in rows], dtype=pl.Object))
+
+
+def order(frame: pl.DataFrame, strategy: str, seed: int, fits: pl.Series | None = None) -> tuple[list[int], int]:
+    """Row positions of ``frame`` in selection order for ``strategy``, and how many rows it left out for
+    lack of a score. Ties are broken by id, so the same seed always gives the same order."""
+    if strategy not in STRATEGIES:
+        raise SelectError(f"--strategy {strategy!r}: one of {', '.join(STRATEGIES)}")
+    idx = frame.with_row_index("_pos")
+    if strategy == "random":
+        positions = sorted(idx["_pos"].to_list(), key=lambda p: idx["id"][p])
+        random.Random(seed).shuffle(positions)
+        return positions, 0
+    if strategy == "quality":
+        scored = idx.filter(pl.col("quality").is_not_null())
+        return scored.sort(["quality", "id"], descending=[True, False])["_pos"].to_list(), idx.height - scored.height
+    if strategy == "ifd":
+        scored = idx.filter(pl.col("ifd").is_not_null() & pl.col("ifd").is_not_nan())
+        if scored.height == 0:
+            raise SelectError("--strategy ifd: the run has no IFD scores; curate it with --model-signals")
+        useful = scored.filter(pl.col("ifd") < 1)
+        return useful.sort(["ifd", "id"], descending=[True, False])["_pos"].to_list(), idx.height - scored.height
+    long = idx if fits is None else idx.filter(fits)
+    return long.sort(["response_chars", "id"], descending=[True, False])["_pos"].to_list(), 0
+
+
+def select(run_dir: str | Path, strategy: str, budget: Budget, seed: int = 0, max_length: int = 512,
+           tokenizer=None) -> Selection:
+    """Choose rows of ``run_dir`` (see the module docstring). ``tokenizer`` counts tokens (the training
+    model's by default, loaded without its weights). Raises :class:`SelectError`."""
+    from train.data import encode
+
+    run_dir = Path(run_dir)
+    if not (run_dir / "annotated.parquet").is_file():
+        raise SelectError(f"{run_dir}: not a sieve curate run folder (no annotated.parquet)")
+    frame = pool(run_dir)
+    tok = tokenizer or _training_tokenizer()
+    lengths = []
+    for msgs in frame["messages"].to_list():
+        enc = encode(tok, {"id": "", "messages": [dict(m) for m in msgs]}, max_length=10**9, truncate=False)
+        lengths.append(len(enc.input_ids) if not isinstance(enc, str) else None)
+    frame = frame.with_columns(tokens=pl.Series(lengths, dtype=pl.Int64))
+    fits = frame["tokens"].is_not_null() & (frame["tokens"] <= max_length)
+    positions, missing = order(frame, strategy, seed, fits if strategy == "longest" else None)
+    chosen, total = [], 0
+    for p in positions:
+        n_tok = frame["tokens"][p]
+        if n_tok is None:
+            continue
+        if budget.rows is not None and len(chosen) >= budget.rows:
+            break
+        if budget.tokens is not None and total + n_tok > budget.tokens:
+            continue  # a shorter row further down may still fit
+        chosen.append({"id": frame["id"][p], "messages": [dict(m) for m in frame["messages"][p]], "tokens": n_tok})
+        total += n_tok
+    notes = []
+    if missing:
+        notes.append(f"{missing:,} of {frame.height:,} rows have no {strategy} score and were not considered")
+    if strategy == "ifd":
+        notes.append("rows with IFD >= 1 (the prompt does not help) were left out")
+    if budget.rows is not None and len(chosen) < budget.rows:
+        notes.append(f"only {len(chosen):,} rows qualified for a budget of {budget.rows:,}")
+    return Selection(rows=chosen, strategy=strategy, budget=budget, seed=seed, pool=frame.height,
+                     without_score=missing, notes=notes)
+
+
+def _training_tokenizer():
+    from schemas.train_config import TrainConfig
+    from train.model import load_tokenizer, resolve_model_dir
+
+    return load_tokenizer(resolve_model_dir(TrainConfig()))
+
+
+def write_selection(sel: Selection, out: Path, run_dir: Path) -> dict:
+    """``selected.jsonl`` (messages + Sieve id) and ``manifest.json`` in ``out``; returns the manifest."""
+    from curate.atomic import atomic_write_text
+
+    out.mkdir(parents=True, exist_ok=True)
+    lines = "".join(json.dumps({"messages": r["messages"], "sieve": {"id": r["id"]}}, ensure_ascii=False) + "\n"
+                    for r in sel.rows)
+    atomic_write_text(out / "selected.jsonl", lines)
+    man = {"tool": "sieve select", "run": str(run_dir), "strategy": sel.strategy, "seed": sel.seed,
+           "budget": {"rows": sel.budget.rows, "tokens": sel.budget.tokens},
+           "selected": len(sel.rows), "tokens": sel.tokens, "pool": sel.pool, "without_score": sel.without_score,
+           "scores_used": {"random": [], "quality": ["quality"], "ifd": ["ifd"], "longest": ["response_chars"]}
+           [sel.strategy], "notes": sel.notes, "ids": [r["id"] for r in sel.rows]}
+    atomic_write_text(out / "manifest.json", json.dumps(man, indent=2, ensure_ascii=False))
+    return man
