@@ -179,7 +179,6 @@ def load_scorer(cfg: ModelSignalsConfig, model_dir: str):
     device = pick_device()
     tok = load_tokenizer(model_dir)
     model = load_model(model_dir, tcfg, device).eval()
-    torch.set_grad_enabled(False)
     bf16 = use_bf16(tcfg, device)
     if bf16:  # inference only: bf16 weights, no per-op casts (autocast would re-cast fp32 weights each call)
         model = model.to(torch.bfloat16)

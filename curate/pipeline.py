@@ -93,6 +93,8 @@ def curate_frame(frame: pl.DataFrame, cfg: CurateConfig, evals: pl.DataFrame | N
         frame = _signals(frame, cfg, evals, advance)
     if cfg.model_signals.enabled:
         frame = _model_signals(frame, cfg, st)
+    if cfg.dedup.semantic:
+        frame = _embeddings(frame, cfg, st)
     with st.stage("rules", n):
         frame = with_expected_languages(frame, cfg.signals)
         frame = apply_rules(frame, cfg)
@@ -117,6 +119,21 @@ def _near(frame: pl.DataFrame, cfg: CurateConfig, advance: Callable[[int], None]
     near = firsts.select("k", near_cluster=pl.when(cluster >= 0).then(cluster))
     return (frame.with_columns(k=key.hash()).join(near, on="k", how="left", maintain_order="left").drop("k")
             .with_columns(near_similarity=pl.lit(None, pl.Float32)))
+
+
+def _embeddings(frame: pl.DataFrame, cfg: CurateConfig, st: Stages) -> pl.DataFrame:
+    from curate.embeddings import DIM, embed
+
+    import numpy as np
+
+    with st.stage("embeddings", 2 * frame.height) as advance:
+        p, _ = embed(frame["prompt"].to_list(), cfg.model_signals.cache_dir, progress=advance)
+        r, _ = embed(frame["response"].to_list(), cfg.model_signals.cache_dir, progress=advance)
+    both = p + r  # one vector per row for diversity: the direction of prompt and answer together
+    both /= np.maximum(np.linalg.norm(both, axis=1, keepdims=True), 1e-12)
+    arr = pl.Array(pl.Float32, DIM)
+    return frame.with_columns(embedding=pl.Series(both, dtype=arr), embedding_prompt=pl.Series(p, dtype=arr),
+                              embedding_response=pl.Series(r, dtype=arr))
 
 
 def _model_signals(frame: pl.DataFrame, cfg: CurateConfig, st: Stages) -> pl.DataFrame:

@@ -70,6 +70,8 @@ RULES: list[Rule] = [
     Rule("dedup.exact", "dedup.exact", "same prompt and response (folded) as a better row", None),
     Rule("dedup.same_prompt", "dedup.same_prompt", "same prompt as a better-scored row with another answer (review: both may be good)", None),
     Rule("dedup.near", "dedup.threshold", "near duplicate (MinHash, verified Jaccard) of a better row", None),
+    Rule("dedup.semantic", "dedup.semantic_prompt_threshold",
+         "asks the same as a better row in other words and gets the same answer (MiniLM; --semantic)", None),
     Rule("length.response_empty", None, "the response is empty or whitespace", lambda c: pl.col("response_empty")),
     Rule("length.response_too_short", "rules.min_response_chars", "the response is very short",
          lambda c: None if c.rules.min_response_chars is None else (
@@ -198,11 +200,14 @@ def pick_representatives(frame: pl.DataFrame, cfg: CurateConfig) -> pl.DataFrame
     codes = []
     for col, code, enabled in [("exact_cluster", "dedup.exact", cfg.dedup.exact),
                                ("near_cluster", "dedup.near", cfg.dedup.near),
+                               ("semantic_kept", "dedup.semantic", cfg.dedup.semantic and "embedding" in frame.columns),
                                ("prompt_cluster", "dedup.same_prompt", cfg.dedup.same_prompt)]:
         if not enabled:
             continue
         if code == "dedup.near":
             ranked = _near_losers(ranked, cfg)
+        elif code == "dedup.semantic":
+            ranked = _semantic_losers(ranked, cfg)
         else:
             # the first alive row of each cluster (in quality order) is its representative
             first_alive = pl.col("row_idx").filter(pl.col("_alive")).first().over(col)
@@ -214,12 +219,38 @@ def pick_representatives(frame: pl.DataFrame, cfg: CurateConfig) -> pl.DataFrame
                                     for c in codes]).list.drop_nulls() if codes else pl.lit([], pl.List(pl.String))
     labels = {"dedup.exact": pl.format("exact-{}", pl.col("exact_cluster")),
               "dedup.near": pl.format("near-{}", pl.col("near_cluster")),
+              "dedup.semantic": pl.format("semantic-{}", pl.col("semantic_kept")),
               "dedup.same_prompt": pl.format("prompt-{}", pl.col("prompt_cluster"))}
     # A row that lost names the cluster it lost in; a representative names the widest cluster it heads.
     cluster = pl.coalesce(*[pl.when(pl.col(f"_{c}")).then(labels[c]) for c in codes],
                           labels["dedup.near"], labels["dedup.exact"], labels["dedup.same_prompt"])
+    if "semantic_kept" not in ranked.columns:
+        ranked = ranked.with_columns(semantic_kept=pl.lit(None, pl.Int64), semantic_similarity=pl.lit(None, pl.Float32))
     ranked = ranked.with_columns(reasons=pl.concat_list("reasons", dedup_reasons), dup_cluster=cluster)
     return ranked.drop([c for c in ranked.columns if c.startswith("_")]).sort("row_idx")
+
+
+def _semantic_losers(ranked: pl.DataFrame, cfg: CurateConfig) -> pl.DataFrame:
+    """``_dedup.semantic`` for alive rows (in quality order) whose embedding is within the threshold of a
+    kept row's; ``semantic_kept`` names that row (``row_idx``) and ``semantic_similarity`` the cosine."""
+    import numpy as np
+
+    from curate.dedup_semantic import assign_semantic
+
+    alive = ranked.filter("_alive")
+    vecs = {c: np.asarray(alive[c].to_numpy(), dtype=np.float32).reshape(alive.height, -1)
+            for c in ("embedding_prompt", "embedding_response")}
+    d = cfg.dedup
+    kept_of, sim = assign_semantic(vecs["embedding_prompt"], vecs["embedding_response"], d.semantic_prompt_threshold,
+                                   d.semantic_response_threshold, d.semantic_neighbours)
+    idx = alive["row_idx"].to_numpy()
+    lost = kept_of >= 0
+    table = pl.DataFrame({"row_idx": idx, "_dedup.semantic": lost, "semantic_kept": np.where(lost, idx[kept_of], -1),
+                          "semantic_similarity": sim}).with_columns(
+        semantic_kept=pl.when("_dedup.semantic").then("semantic_kept"),
+        semantic_similarity=pl.when("_dedup.semantic").then(pl.col("semantic_similarity")))
+    return ranked.join(table, on="row_idx", how="left", maintain_order="left").with_columns(
+        pl.col("_dedup.semantic").fill_null(False))
 
 
 def _near_losers(ranked: pl.DataFrame, cfg: CurateConfig) -> pl.DataFrame:

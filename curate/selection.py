@@ -9,7 +9,12 @@ the training model's tokenizer) cuts the ordered list:
 - ``quality``: Sieve's composite quality score, best first;
 - ``ifd``: the highest IFD below 1 first (Cherry LLM: hard, yet helped by its prompt; IFD >= 1 means the
   prompt does not help, so those rows are left out); needs ``sieve curate --model-signals``;
-- ``longest``: the longest responses first among rows that fit the training length ("Long Is More").
+- ``longest``: the longest responses first among rows that fit the training length ("Long Is More");
+- ``diverse``: k-center greedy on MiniLM embeddings of prompt and response: start from the best row, then
+  always the row farthest from everything chosen (covers the data's range of tasks);
+- ``deita``: rows by score (IFD below 1 when the run has model signals, else quality), skipping a row
+  whose nearest chosen row is closer than ``deita_max_similarity`` (DEITA's score-first, diversity-filtered
+  selection).
 
 A strategy that needs a score uses only the rows that have one and says how many it left out.
 """
@@ -26,7 +31,7 @@ import polars as pl
 
 from curate.errors import SieveError
 
-STRATEGIES = ("random", "quality", "ifd", "longest")
+STRATEGIES = ("random", "quality", "ifd", "longest", "diverse", "deita")
 
 
 class SelectError(SieveError):
@@ -98,12 +103,19 @@ def order(frame: pl.DataFrame, strategy: str, seed: int, fits: pl.Series | None 
             raise SelectError("--strategy ifd: the run has no IFD scores; curate it with --model-signals")
         useful = scored.filter(pl.col("ifd") < 1)
         return useful.sort(["ifd", "id"], descending=[True, False])["_pos"].to_list(), idx.height - scored.height
-    long = idx if fits is None else idx.filter(fits)
-    return long.sort(["response_chars", "id"], descending=[True, False])["_pos"].to_list(), 0
+    if strategy == "longest":
+        long = idx if fits is None else idx.filter(fits)
+        return long.sort(["response_chars", "id"], descending=[True, False])["_pos"].to_list(), 0
+    # diverse and deita start from the best rows; the embedding step then reorders or filters them
+    has_ifd = idx["ifd"].is_not_null().any()
+    if strategy == "deita" and has_ifd:
+        scored = idx.filter(pl.col("ifd").is_not_null() & (pl.col("ifd") < 1))
+        return scored.sort(["ifd", "id"], descending=[True, False])["_pos"].to_list(), idx.height - scored.height
+    return idx.sort(["quality", "id"], descending=[True, False], nulls_last=True)["_pos"].to_list(), 0
 
 
 def select(run_dir: str | Path, strategy: str, budget: Budget, seed: int = 0, max_length: int = 512,
-           tokenizer=None) -> Selection:
+           tokenizer=None, deita_max_similarity: float = 0.9, cache_dir: Path | None = None) -> Selection:
     """Choose rows of ``run_dir`` (see the module docstring). ``tokenizer`` counts tokens (the training
     model's by default, loaded without its weights). Raises :class:`SelectError`."""
     from train.data import encode
@@ -120,6 +132,8 @@ def select(run_dir: str | Path, strategy: str, budget: Budget, seed: int = 0, ma
     frame = frame.with_columns(tokens=pl.Series(lengths, dtype=pl.Int64))
     fits = frame["tokens"].is_not_null() & (frame["tokens"] <= max_length)
     positions, missing = order(frame, strategy, seed, fits if strategy == "longest" else None)
+    if strategy in ("diverse", "deita"):
+        positions = _by_embedding(frame, positions, strategy, budget, deita_max_similarity, cache_dir)
     chosen, total = [], 0
     for p in positions:
         n_tok = frame["tokens"][p]
@@ -142,6 +156,41 @@ def select(run_dir: str | Path, strategy: str, budget: Budget, seed: int = 0, ma
                      without_score=missing, notes=notes)
 
 
+def _by_embedding(frame: pl.DataFrame, positions: list[int], strategy: str, budget: Budget,
+                  max_similarity: float, cache_dir: Path | None) -> list[int]:
+    """``diverse``: k-center greedy order over ``positions``; ``deita``: ``positions`` without rows too close
+    to one kept before them. Embeddings of prompt + response (MiniLM, cached)."""
+    import numpy as np
+
+    from curate.embeddings import embed
+    from schemas.config import ModelSignalsConfig
+
+    cache = cache_dir or ModelSignalsConfig().cache_dir
+    msgs = frame["messages"].to_list()
+    texts = ["\n".join(m["content"] for m in msgs[p]) for p in positions]
+    vecs, _ = embed(texts, cache)
+    limit = budget.rows or len(positions)
+    if strategy == "diverse":
+        picked = [0] if positions else []
+        far = 1 - vecs @ vecs[0] if positions else np.zeros(0)
+        while len(picked) < min(limit, len(positions)):
+            nxt = int(np.argmax(far))
+            if far[nxt] <= 0:
+                break
+            picked.append(nxt)
+            far = np.minimum(far, 1 - vecs @ vecs[nxt])
+        rest = [i for i in range(len(positions)) if i not in set(picked)]
+        return [positions[i] for i in picked + rest]  # a token budget may skip some; the rest follow
+    kept: list[int] = []
+    for i in range(len(positions)):
+        if kept and float(np.max(vecs[kept] @ vecs[i])) > max_similarity:
+            continue
+        kept.append(i)
+        if budget.rows is not None and len(kept) >= budget.rows:
+            break
+    return [positions[i] for i in kept]
+
+
 def _training_tokenizer():
     from schemas.train_config import TrainConfig
     from train.model import load_tokenizer, resolve_model_dir
@@ -160,7 +209,8 @@ def write_selection(sel: Selection, out: Path, run_dir: Path) -> dict:
     man = {"tool": "sieve select", "run": str(run_dir), "strategy": sel.strategy, "seed": sel.seed,
            "budget": {"rows": sel.budget.rows, "tokens": sel.budget.tokens},
            "selected": len(sel.rows), "tokens": sel.tokens, "pool": sel.pool, "without_score": sel.without_score,
-           "scores_used": {"random": [], "quality": ["quality"], "ifd": ["ifd"], "longest": ["response_chars"]}
+           "scores_used": {"random": [], "quality": ["quality"], "ifd": ["ifd"], "longest": ["response_chars"],
+                           "diverse": ["quality", "embedding"], "deita": ["ifd or quality", "embedding"]}
            [sel.strategy], "notes": sel.notes, "ids": [r["id"] for r in sel.rows]}
     atomic_write_text(out / "manifest.json", json.dumps(man, indent=2, ensure_ascii=False))
     return man

@@ -74,6 +74,16 @@ class DedupConfig(_Section):
     max_compared: int = Field(
         64, ge=1, description="a row is checked against at most this many kept rows of its candidate group "
         "(the best first): bounds the time on templated data; a duplicate can be missed, never invented")
+    semantic: bool = Field(
+        False, description="semantic duplicates on all-MiniLM-L6-v2 embeddings (--semantic): off by default, as "
+        "embedding costs minutes per 10k rows on a laptop CPU")
+    semantic_prompt_threshold: float = Field(
+        0.7, gt=0, le=1, description="dedup.semantic needs prompts this close (MiniLM cosine): paraphrases of one "
+        "request measure 0.72 ('Generate a funny joke.' / 'Make up a funny joke.') to 0.88 (two SQL requests)")
+    semantic_response_threshold: float = Field(
+        0.97, gt=0, le=1, description="...and responses this close: the same answer. Tasks worded alike but "
+        "asking for different things ('sort ascending' / 'sort descending', prompts at 0.97) differ here (0.93)")
+    semantic_neighbours: int = Field(16, ge=1, description="nearest rows kept per row when looking for a kept twin")
     lsh_threshold: float = Field(
         0.5, gt=0, le=1, description="Band threshold for LSH candidates; lower than threshold so few true pairs are missed."
     )
@@ -222,6 +232,7 @@ DEFAULT_ACTIONS: dict[str, Verdict] = {
     "dedup.exact": "drop",
     "dedup.same_prompt": "review",  # two good answers to one prompt are not a duplicate: a reviewer decides
     "dedup.near": "drop",
+    "dedup.semantic": "review",  # other words, same content: likely a duplicate, but a reviewer decides
     "length.response_empty": "drop",
     "length.response_too_short": "review",
     "length.response_too_long": "review",

