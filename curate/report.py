@@ -20,7 +20,10 @@ from curate.rules import RULES
 
 _WHY = {r.code: r.why for r in RULES}
 _PLOTS = [("quality", "quality score", None), ("response_words", "response words", (0, 600)),
-          ("readability", "Flesch reading ease", (-50, 120)), ("junk_share", "symbol share", (0, 1))]
+          ("readability", "Flesch reading ease", (-50, 120)), ("junk_share", "symbol share", (0, 1)),
+          ("ifd", "IFD (model signals; >= 1: the prompt does not help)", (0, 1.5)),
+          ("ppl_response", "response perplexity (model signals)", (0, 60)),
+          ("semantic_similarity", "answer cosine of semantic duplicates", (0.9, 1))]
 _CSS = """body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1200px;color:#222}
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left;vertical-align:top}
 .num{text-align:right}.keep{color:#176a2c}.review{color:#9a6700}.drop{color:#b3261e}
@@ -70,7 +73,7 @@ def render_report(result: CurateResult, manifest: dict[str, Any], examples: int 
         parts.append(f"<tr><td>{escape(code)}</td><td class={act}>{act}</td><td class=num>{n:,}</td>"
                      f"<td>{escape(_WHY.get(code, ''))}</td></tr>")
     parts.append("</table><h2>Signals</h2><div class=grid>")
-    parts += [_hist(f[col], title, b) for col, title, b in _PLOTS if col in f.columns]
+    parts += [_hist(f[col], title, b) for col, title, b in _PLOTS if col in f.columns and f[col].null_count() < f.height]
     parts.append("</div>")
     parts.append("<h3>Language mix per file</h3><table><tr><th>file</th><th>languages (share of rows)</th>"
                  "<th>expected</th></tr>" + "".join(
