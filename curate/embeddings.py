@@ -55,6 +55,9 @@ def _key(text: str) -> str:
 
 def _load(folder: Path):
     from transformers import AutoModel, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # Sieve's own progress bar covers this stage
 
     try:
         tok = AutoTokenizer.from_pretrained(folder)

@@ -171,10 +171,12 @@ def _train_config(cfg: ModelSignalsConfig):
 def load_scorer(cfg: ModelSignalsConfig, model_dir: str):
     """(model, tokenizer, device, bf16) for ``model_dir``, in eval mode."""
     import torch
+    from transformers.utils import logging as hf_logging
 
     from train.loop import pick_device, use_bf16
     from train.model import load_model, load_tokenizer
 
+    hf_logging.disable_progress_bar()  # Sieve's own progress bar covers this stage
     tcfg = _train_config(cfg)
     device = pick_device()
     tok = load_tokenizer(model_dir)
