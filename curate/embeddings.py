@@ -58,21 +58,38 @@ def _load(folder: Path):
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # Sieve's own progress bar covers this stage
-
     try:
         tok = AutoTokenizer.from_pretrained(folder)
         model = AutoModel.from_pretrained(folder).eval()
     except (OSError, ValueError) as exc:
         raise EmbeddingModelError(f"{folder}: cannot load the embedding model ({str(exc).splitlines()[0]})") from None
+    if native_bf16():  # 2.2x the texts/s of fp32 on a 2-core AMX CPU (bench/embed_bench.py)
+        import torch
+
+        model = model.to(torch.bfloat16)
     return tok, model
 
 
-def embed_texts(texts: list[str], folder: Path, batch_tokens: int = 4096,
+def native_bf16() -> bool:
+    """bf16 is fast here: a CUDA GPU, or a CPU with AVX-512 BF16 / AMX (elsewhere it is emulated, slow)."""
+    from schemas.train_config import TrainConfig
+    from train.loop import pick_device, use_bf16
+
+    return use_bf16(TrainConfig(), pick_device())
+
+
+def default_batch_tokens() -> int:
+    """Measured on this project's 2-core machines: 2,048 padded tokens in bf16, 1,024 in fp32."""
+    return 2048 if native_bf16() else 1024
+
+
+def embed_texts(texts: list[str], folder: Path, batch_tokens: int | None = None,
                 progress: Callable[[int], None] | None = None) -> np.ndarray:
     """Normalised float32 embeddings (``len(texts)`` x 384), computed in length-sorted batches."""
     import torch
 
     tok, model = _load(folder)
+    batch_tokens = batch_tokens or default_batch_tokens()
     enc = tok(texts, truncation=True, max_length=MAX_TOKENS, add_special_tokens=True)["input_ids"]
     order = sorted(range(len(texts)), key=lambda i: len(enc[i]))
     out = np.zeros((len(texts), DIM), dtype=np.float32)
