@@ -43,14 +43,46 @@ class ScoreStats:
     model: str
 
 
-def content_key(messages: list[dict], budget: int) -> str:
-    """Cache key of a row's scores: its conversation (roles and text) and the response token budget."""
+def content_key(messages: list[dict], budget: int, max_length: int) -> str:
+    """Cache key of a row's scores: its conversation (roles and text) and the settings that change them."""
     payload = json.dumps([[m["role"], m["content"]] for m in messages], ensure_ascii=False)
-    return hashlib.sha1(f"{budget}\x00{payload}".encode("utf-8", "surrogatepass")).hexdigest()
+    return hashlib.sha1(f"{budget}\x00{max_length}\x00{payload}".encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def _cache_path(cfg: ModelSignalsConfig, model_key: str) -> Path:
-    return cfg.cache_dir / "scores" / f"{model_key}.parquet"
+def _cache_path(cfg: ModelSignalsConfig, model_key: str, precision: str) -> Path:
+    return cfg.cache_dir / "scores" / f"{model_key}-{precision}.parquet"
+
+
+def weights_key(model_dir: str, cache_dir: Path) -> str:
+    """A hash of the model's weight files' contents (two fine-tunes of one architecture have the same
+    config and file sizes), remembered per file by size and modification time so it is computed once."""
+    from train.checkpoint import model_hash
+
+    path = Path(model_dir)
+    if not path.is_dir():
+        return model_hash(model_dir)
+    memo_path = cache_dir / "scores" / "weights.json"
+    try:
+        memo = json.loads(memo_path.read_text())
+    except (OSError, ValueError):
+        memo = {}
+    digest = hashlib.sha256(model_hash(model_dir).encode())
+    changed = False
+    for f in sorted(p for p in path.iterdir() if p.suffix in (".safetensors", ".bin", ".pt", ".gguf")):
+        st = f.stat()
+        tag = f"{f.resolve()}:{st.st_size}:{st.st_mtime_ns}"
+        if tag not in memo:
+            h = hashlib.sha256()
+            with open(f, "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 22), b""):
+                    h.update(block)
+            memo[tag], changed = h.hexdigest(), True
+        digest.update(memo[tag].encode())
+    if changed:
+        from curate.atomic import atomic_write_text
+
+        atomic_write_text(memo_path, json.dumps(memo))
+    return digest.hexdigest()[:16]
 
 
 def _read_cache(path: Path) -> dict[str, tuple[float, float]]:
@@ -153,13 +185,12 @@ def mean_losses(model, seqs: list[tuple[list[int], list[int]]], pad_id: int, dev
 
 
 def resolve(cfg: ModelSignalsConfig) -> tuple[str, str]:
-    """(model folder or hub id, cache key of the model) without loading any weights; raises
+    """(model folder or hub id, cache key of the model's weights) without loading them; raises
     :class:`train.errors.ModelNotFoundError` for a model that does not exist."""
-    from train.checkpoint import model_hash
     from train.model import resolve_model_dir
 
     model_dir = resolve_model_dir(_train_config(cfg))
-    return model_dir, model_hash(model_dir)
+    return model_dir, weights_key(model_dir, cfg.cache_dir)
 
 
 def _train_config(cfg: ModelSignalsConfig):
@@ -194,11 +225,14 @@ def score_frame(frame: pl.DataFrame, cfg: ModelSignalsConfig,
     Rows without an assistant turn get nulls. Raises :class:`train.errors.ModelNotFoundError` when the
     model cannot be loaded."""
     start = time.perf_counter()
+    from train.loop import pick_device, use_bf16
+
     model_dir, key = resolve(cfg)
-    path = _cache_path(cfg, key)
+    precision = "bf16" if use_bf16(_train_config(cfg), pick_device()) else "fp32"
+    path = _cache_path(cfg, key, precision)
     cache = _read_cache(path)
     rows = [[dict(m) for m in msgs] for msgs in frame["messages"].to_list()]
-    keys = [content_key(m, cfg.max_response_tokens) for m in rows]
+    keys = [content_key(m, cfg.max_response_tokens, cfg.max_length) for m in rows]
     todo: dict[str, list[dict]] = {}
     for k, msgs in zip(keys, rows):
         if k not in cache and k not in todo and any(m["role"] == "assistant" for m in msgs):
@@ -209,7 +243,17 @@ def score_frame(frame: pl.DataFrame, cfg: ModelSignalsConfig,
     for k, msgs in todo.items():
         cut = _cut_response(tok, msgs, cfg.max_response_tokens)
         last = max(i for i, m in enumerate(cut) if m["role"] == "assistant")
-        both = (_encode(tok, cut, cfg.max_length), _encode(tok, [cut[last]], cfg.max_length))
+        try:
+            both = (_encode(tok, cut, cfg.max_length), _encode(tok, [cut[last]], cfg.max_length))
+        except Exception as exc:  # jinja2's TemplateError and the like: the template, not the row, is at fault
+            if type(exc).__module__.startswith("jinja2"):
+                from train.errors import ModelNotFoundError
+
+                raise ModelNotFoundError(
+                    f"--model {cfg.model}: its chat template cannot render a reply without a prompt "
+                    f"({exc}); IFD needs the response scored alone. Use a model whose template allows it "
+                    "(the default SmolLM2 does)") from None
+            raise
         if both[0] is None or both[1] is None:
             cache[k] = (math.nan, math.nan)
             continue

@@ -131,7 +131,9 @@ def _model_rule(cfg: CurateConfig, col: str, limit: float | None, op: str) -> pl
     if not ms.enabled or limit is None:
         return None
     over = pl.col(col) >= limit if op == ">=" else pl.col(col) > limit
-    return over & (pl.col("lang_response").is_in(ms.languages) if ms.languages else pl.lit(True))
+    judged = (pl.col("lang_response").is_null() | pl.col("lang_response").is_in(ms.languages)) if ms.languages \
+        else pl.lit(True)
+    return over & judged
 
 SEVERITY = {"keep": 0, "review": 1, "drop": 2}
 

@@ -217,7 +217,16 @@ class ModelSignalsConfig(_Section):
     max_ppl: float | None = Field(None, gt=1, description="model.ppl_high above this perplexity (off by default)")
     languages: list[str] | None = Field(
         default_factory=lambda: ["en"], description="raise model codes only for responses in these languages "
-        "(the default model is English-centric; elsewhere scores are recorded, not judged); None: all")
+        "or of no detected language (the default model is English-centric; elsewhere scores are recorded, "
+        "not judged); None: all")
+
+    @model_validator(mode="after")
+    def _room_for_the_response(self) -> ModelSignalsConfig:
+        if self.max_length < self.max_response_tokens + 64:
+            raise ValueError(f"model_signals.max_length ({self.max_length}) must be at least max_response_tokens "
+                             f"+ 64 ({self.max_response_tokens + 64}): a cut sequence must keep the whole response "
+                             "and some prompt")
+        return self
 
 
 DEFAULT_ACTIONS: dict[str, Verdict] = {

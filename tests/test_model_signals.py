@@ -36,6 +36,26 @@ def test_scores_every_row_and_a_rerun_comes_from_the_cache(alpaca_frame, tiny, t
     assert stats.scored == 0 and stats.tokens == 0 and again.equals(first)
     grown, stats = score_frame(rows_at(alpaca_frame, list(range(1, 26))), _cfg(tiny, tmp_path))
     assert stats.scored == 5  # only the new rows
+    _, stats = score_frame(rows, _cfg(tiny, tmp_path, max_length=400))
+    assert stats.scored == 20  # another length is another score
+
+
+def test_another_checkpoint_of_the_same_shape_is_another_cache(alpaca_frame, tiny, tmp_path):
+    import shutil
+
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    other = tmp_path / "other"
+    shutil.copytree(tiny, other)
+    model = AutoModelForCausalLM.from_pretrained(other)
+    with torch.no_grad():
+        model.lm_head.weight.mul_(1.5)  # same files, same sizes, other weights
+    model.save_pretrained(other)
+    rows = rows_at(alpaca_frame, [1, 2, 3])
+    first, _ = score_frame(rows, _cfg(tiny, tmp_path / "c"))
+    second, stats = score_frame(rows, ModelSignalsConfig(enabled=True, model=str(other), cache_dir=tmp_path / "c"))
+    assert stats.scored == 3 and not second.equals(first)
 
 
 def test_a_longer_response_budget_is_another_cache_entry(alpaca_frame, tiny, tmp_path):
@@ -53,7 +73,9 @@ def test_ifd_high_is_a_reason_only_for_expected_model_languages(alpaca_frame, ti
     en = out["lang_response"] == "en"
     assert (out.filter(en)["reasons"].list.contains("model.ifd_high")).all()
     cfg.model_signals.languages = ["fr"]
-    assert not curate_frame(rows, cfg)["reasons"].list.contains("model.ifd_high").any()
+    out = curate_frame(rows, cfg)
+    assert not out.filter(en)["reasons"].list.contains("model.ifd_high").any()
+    assert out.filter(out["lang_response"].is_null())["reasons"].list.contains("model.ifd_high").all()
     cfg.model_signals.max_ifd = None
     assert not curate_frame(rows, cfg)["reasons"].list.contains("model.ifd_high").any()
 
