@@ -50,6 +50,8 @@ class Budget:
         if not m:
             raise SelectError(f"--budget {text!r}: expected a row count (500) or a token budget (50k-tokens)")
         value = float(m.group(1)) * {"": 1, "k": 1_000, "m": 1_000_000}[m.group(2)]
+        if not m.group(3) and value != int(value):
+            raise SelectError(f"--budget {text!r}: a row count is a whole number")
         if value < 1:
             raise SelectError(f"--budget {text!r}: must be at least 1")
         return cls(tokens=int(value)) if m.group(3) else cls(rows=int(value))
@@ -64,6 +66,9 @@ class Selection:
     pool: int
     without_score: int
     notes: list[str] = field(default_factory=list)
+    score: str | None = None
+    tokenizer: str = ""
+    max_length: int = 0
 
     @property
     def tokens(self) -> int:
@@ -77,8 +82,10 @@ def pool(run_dir: Path) -> pl.DataFrame:
 
     rows, _ = load_conversations(run_dir)
     ann = pl.read_parquet(run_dir / "annotated.parquet")
-    scores = ann.select("id", "quality", "response_chars",
-                        ifd=pl.col("ifd") if "ifd" in ann.columns else pl.lit(None, pl.Float64))
+    # one score row per id (two input files with one name can give two rows one id; prefer the kept one)
+    scores = (ann.sort(pl.col("verdict") != "keep").unique("id", keep="first", maintain_order=True)
+              .select("id", "row_idx", "quality", "response_chars",
+                      ifd=pl.col("ifd") if "ifd" in ann.columns else pl.lit(None, pl.Float64)))
     base = pl.DataFrame({"id": [r["id"] for r in rows], "_i": list(range(len(rows)))})
     joined = base.join(scores, on="id", how="left", maintain_order="left")
     return joined.with_columns(messages=pl.Series([r["messages"] for r in rows], dtype=pl.Object))
@@ -110,21 +117,28 @@ def order(frame: pl.DataFrame, strategy: str, seed: int, fits: pl.Series | None 
     has_ifd = idx["ifd"].is_not_null().any()
     if strategy == "deita" and has_ifd:
         scored = idx.filter(pl.col("ifd").is_not_null() & (pl.col("ifd") < 1))
-        return scored.sort(["ifd", "id"], descending=[True, False])["_pos"].to_list(), idx.height - scored.height
+        return scored.sort(["ifd", "id"], descending=[True, False])["_pos"].to_list(), int(idx["ifd"].null_count())
     return idx.sort(["quality", "id"], descending=[True, False], nulls_last=True)["_pos"].to_list(), 0
 
 
-def select(run_dir: str | Path, strategy: str, budget: Budget, seed: int = 0, max_length: int = 512,
-           tokenizer=None, deita_max_similarity: float = 0.9, cache_dir: Path | None = None) -> Selection:
-    """Choose rows of ``run_dir`` (see the module docstring). ``tokenizer`` counts tokens (the training
-    model's by default, loaded without its weights). Raises :class:`SelectError`."""
+def select(run_dir: str | Path, strategy: str, budget: Budget, seed: int = 0, max_length: int | None = None,
+           tokenizer=None, deita_max_similarity: float = 0.9, cache_dir: Path | None = None,
+           model: str | None = None) -> Selection:
+    """Choose rows of ``run_dir`` (see the module docstring). Tokens are counted with ``tokenizer`` or the
+    tokenizer of ``model`` (the training default when None, loaded without its weights); rows longer than
+    ``max_length`` (training's default when None) are never chosen, since training would drop them.
+    Raises :class:`SelectError`."""
+    from schemas.train_config import TrainConfig
+
+    tcfg = TrainConfig(**({"model": model} if model else {}))
+    max_length = max_length or tcfg.max_length
     from train.data import encode
 
     run_dir = Path(run_dir)
     if not (run_dir / "annotated.parquet").is_file():
         raise SelectError(f"{run_dir}: not a sieve curate run folder (no annotated.parquet)")
     frame = pool(run_dir)
-    tok = tokenizer or _training_tokenizer()
+    tok = tokenizer or _training_tokenizer(tcfg)
     lengths = []
     for msgs in frame["messages"].to_list():
         enc = encode(tok, {"id": "", "messages": [dict(m) for m in msgs]}, max_length=10**9, truncate=False)
@@ -132,8 +146,14 @@ def select(run_dir: str | Path, strategy: str, budget: Budget, seed: int = 0, ma
     frame = frame.with_columns(tokens=pl.Series(lengths, dtype=pl.Int64))
     fits = frame["tokens"].is_not_null() & (frame["tokens"] <= max_length)
     positions, missing = order(frame, strategy, seed, fits if strategy == "longest" else None)
+    too_long = [p for p in positions if not fits[p]]
+    positions = [p for p in positions if fits[p]]  # training drops longer rows: never spend budget on them
     if strategy in ("diverse", "deita"):
-        positions = _by_embedding(frame, positions, strategy, budget, deita_max_similarity, cache_dir)
+        # a token budget: about as many rows as it can hold (twice the median row), not the whole pool
+        typical = frame["tokens"].drop_nulls().median() or 1
+        want = budget.rows or min(len(positions), int(2 * budget.tokens / typical) + 10)
+        positions = _by_embedding(frame, positions, strategy, Budget(rows=want), deita_max_similarity,
+                                  cache_dir or _run_cache_dir(run_dir), run_dir)
     chosen, total = [], 0
     for p in positions:
         n_tok = frame["tokens"][p]
@@ -147,40 +167,67 @@ def select(run_dir: str | Path, strategy: str, budget: Budget, seed: int = 0, ma
         total += n_tok
     notes = []
     if missing:
-        notes.append(f"{missing:,} of {frame.height:,} rows have no {strategy} score and were not considered")
-    if strategy == "ifd":
+        notes.append(f"{missing:,} of {frame.height:,} rows have no {score_name(frame, strategy)} score and were "
+                     "not considered")
+    if too_long:
+        notes.append(f"{len(too_long):,} rows longer than {max_length} tokens were not considered (training drops them)")
+    if score_name(frame, strategy) == "ifd":
         notes.append("rows with IFD >= 1 (the prompt does not help) were left out")
     if budget.rows is not None and len(chosen) < budget.rows:
         notes.append(f"only {len(chosen):,} rows qualified for a budget of {budget.rows:,}")
     return Selection(rows=chosen, strategy=strategy, budget=budget, seed=seed, pool=frame.height,
-                     without_score=missing, notes=notes)
+                     without_score=missing, notes=notes, score=score_name(frame, strategy),
+                     tokenizer=getattr(tok, "name_or_path", str(tok)), max_length=max_length)
+
+
+def score_name(frame: pl.DataFrame, strategy: str) -> str | None:
+    """The score a strategy orders by on this run (``deita`` uses IFD when the run has it)."""
+    if strategy == "deita":
+        return "ifd" if frame["ifd"].is_not_null().any() else "quality"
+    return {"quality": "quality", "ifd": "ifd", "longest": "response_chars", "diverse": "quality"}.get(strategy)
+
+
+def _run_cache_dir(run_dir: Path) -> Path | None:
+    """The cache folder the run was curated with (its manifest's config), for its embeddings."""
+    try:
+        man = json.loads((run_dir / "manifest.json").read_text())
+        return Path(man["config"]["model_signals"]["cache_dir"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def _by_embedding(frame: pl.DataFrame, positions: list[int], strategy: str, budget: Budget,
-                  max_similarity: float, cache_dir: Path | None) -> list[int]:
+                  max_similarity: float, cache_dir: Path | None, run_dir: Path) -> list[int]:
     """``diverse``: k-center greedy order over ``positions``; ``deita``: ``positions`` without rows too close
-    to one kept before them. Embeddings of prompt + response (MiniLM, cached)."""
+    to one kept before them. The run's ``embeddings.npy`` (``sieve curate --semantic``) when it has one,
+    else MiniLM embeddings of the user and assistant turns (cached; a shared system prompt is left out, it
+    would make every row look alike)."""
     import numpy as np
 
-    from curate.embeddings import embed
-    from schemas.config import ModelSignalsConfig
+    vecs = _run_embeddings(frame, positions, run_dir)
+    if vecs is None:
+        from curate.embeddings import embed
+        from schemas.config import ModelSignalsConfig
 
-    cache = cache_dir or ModelSignalsConfig().cache_dir
-    msgs = frame["messages"].to_list()
-    texts = ["\n".join(m["content"] for m in msgs[p]) for p in positions]
-    vecs, _ = embed(texts, cache)
+        msgs = frame["messages"].to_list()
+        texts = ["\n".join(m["content"] for m in msgs[p] if m["role"] != "system") for p in positions]
+        vecs, _ = embed(texts, cache_dir or ModelSignalsConfig().cache_dir)
     limit = budget.rows or len(positions)
     if strategy == "diverse":
-        picked = [0] if positions else []
-        far = 1 - vecs @ vecs[0] if positions else np.zeros(0)
+        if not positions:
+            return []
+        picked = [0]
+        far = 1 - vecs @ vecs[0]
+        far[0] = -np.inf
         while len(picked) < min(limit, len(positions)):
             nxt = int(np.argmax(far))
-            if far[nxt] <= 0:
+            if not np.isfinite(far[nxt]):
                 break
             picked.append(nxt)
             far = np.minimum(far, 1 - vecs @ vecs[nxt])
-        rest = [i for i in range(len(positions)) if i not in set(picked)]
-        return [positions[i] for i in picked + rest]  # a token budget may skip some; the rest follow
+            far[picked] = -np.inf  # a chosen row is never chosen again
+        chosen = set(picked)
+        return [positions[i] for i in picked] + [positions[i] for i in range(len(positions)) if i not in chosen]
     kept: list[int] = []
     for i in range(len(positions)):
         if kept and float(np.max(vecs[kept] @ vecs[i])) > max_similarity:
@@ -191,11 +238,24 @@ def _by_embedding(frame: pl.DataFrame, positions: list[int], strategy: str, budg
     return [positions[i] for i in kept]
 
 
-def _training_tokenizer():
-    from schemas.train_config import TrainConfig
+def _run_embeddings(frame: pl.DataFrame, positions: list[int], run_dir: Path):
+    """Rows of the run's ``embeddings.npy`` (one per input row, by ``row_idx``) for ``positions``, or None."""
+    import numpy as np
+
+    path = run_dir / "embeddings.npy"
+    if not path.is_file() or frame["row_idx"].null_count():
+        return None
+    table = np.load(path, mmap_mode="r")
+    rows = frame["row_idx"].to_numpy()[positions]
+    if len(rows) and rows.max() >= len(table):
+        return None
+    return np.asarray(table[rows], dtype=np.float32)
+
+
+def _training_tokenizer(tcfg):
     from train.model import load_tokenizer, resolve_model_dir
 
-    return load_tokenizer(resolve_model_dir(TrainConfig()))
+    return load_tokenizer(resolve_model_dir(tcfg))
 
 
 def write_selection(sel: Selection, out: Path, run_dir: Path) -> dict:
@@ -207,10 +267,11 @@ def write_selection(sel: Selection, out: Path, run_dir: Path) -> dict:
                     for r in sel.rows)
     atomic_write_text(out / "selected.jsonl", lines)
     man = {"tool": "sieve select", "run": str(run_dir), "strategy": sel.strategy, "seed": sel.seed,
-           "budget": {"rows": sel.budget.rows, "tokens": sel.budget.tokens},
+           "budget": {"rows": sel.budget.rows, "tokens": sel.budget.tokens}, "tokenizer": sel.tokenizer,
+           "max_length": sel.max_length,
            "selected": len(sel.rows), "tokens": sel.tokens, "pool": sel.pool, "without_score": sel.without_score,
-           "scores_used": {"random": [], "quality": ["quality"], "ifd": ["ifd"], "longest": ["response_chars"],
-                           "diverse": ["quality", "embedding"], "deita": ["ifd or quality", "embedding"]}
-           [sel.strategy], "notes": sel.notes, "ids": [r["id"] for r in sel.rows]}
+           "scores_used": ([sel.score] if sel.score else []) + (["embedding"] if sel.strategy in ("diverse", "deita")
+                                                                 else []),
+           "notes": sel.notes, "ids": [r["id"] for r in sel.rows]}
     atomic_write_text(out / "manifest.json", json.dumps(man, indent=2, ensure_ascii=False))
     return man

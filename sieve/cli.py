@@ -211,7 +211,9 @@ def select_cmd(
     strategy: Annotated[str, typer.Option(help="random, quality, ifd (needs --model-signals), longest, diverse "
                                           "or deita (both on MiniLM embeddings).")] = "quality",
     seed: Annotated[int, typer.Option(help="Seed of the random strategy.")] = 0,
-    max_length: Annotated[int, typer.Option(help="Training length: longer rows are never selected by 'longest'.")] = 512,
+    max_length: Annotated[Optional[int], typer.Option(
+        help="Training length (default: sieve train's): longer rows are never selected.")] = None,
+    model: Annotated[Optional[str], typer.Option(help="The model whose tokenizer counts tokens (default: sieve train's).")] = None,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Output folder (default RUN_DIR/select-STRATEGY-BUDGET).")] = None,
 ) -> None:
     """Choose a training set at a budget from the rows a run approved; writes selected.jsonl and a manifest.
@@ -222,7 +224,7 @@ def select_cmd(
     """
     from sieve.commands.select import run_select
 
-    raise typer.Exit(run_select(run_dir, budget, strategy, seed, max_length, output))
+    raise typer.Exit(run_select(run_dir, budget, strategy, seed, max_length, output, model))
 
 
 @app.command()

@@ -30,16 +30,19 @@ def run(tmp_path_factory):
 def test_budget_parsing():
     assert Budget.parse("500") == Budget(rows=500) and Budget.parse("50k-tokens") == Budget(tokens=50_000)
     assert Budget.parse("2m tokens") == Budget(tokens=2_000_000)
-    with pytest.raises(SelectError, match="--budget"):
-        Budget.parse("lots")
+    for bad in ("lots", "1.5", "0"):
+        with pytest.raises(SelectError, match="--budget"):
+            Budget.parse(bad)
 
 
-@pytest.mark.parametrize("strategy", ["random", "quality", "ifd", "longest"])
+@pytest.mark.parametrize("strategy", ["random", "quality", "ifd", "longest", "diverse", "deita"])
 def test_every_strategy_respects_its_budget_and_is_reproducible(run, strategy):
     run_dir, tok = run
-    sel = select(run_dir, strategy, Budget(rows=20), seed=3, tokenizer=tok)
-    again = select(run_dir, strategy, Budget(rows=20), seed=3, tokenizer=tok)
+    sel = select(run_dir, strategy, Budget(rows=20), seed=3, tokenizer=tok, max_length=160)
+    again = select(run_dir, strategy, Budget(rows=20), seed=3, tokenizer=tok, max_length=160)
     assert 0 < len(sel.rows) <= 20 and [r["id"] for r in sel.rows] == [r["id"] for r in again.rows]
+    assert len({r["id"] for r in sel.rows}) == len(sel.rows)  # never the same row twice
+    assert all(r["tokens"] <= 160 for r in sel.rows)  # training would drop longer rows
     kept = {json.loads(line)["sieve"]["id"] for line in (run_dir / "curated.jsonl").read_text().splitlines()}
     assert {r["id"] for r in sel.rows} <= kept  # only rows the run kept
     if strategy == "random":
@@ -61,6 +64,17 @@ def test_orders_follow_their_scores(run):
     assert all(r["tokens"] <= 200 for r in long.rows)
     chars = [score[r["id"]]["response_chars"] for r in long.rows]
     assert chars == sorted(chars, reverse=True)
+
+
+def test_diverse_never_repeats_rows_that_embed_alike(run):
+    from curate.selection import _by_embedding
+
+    import numpy as np
+    import polars as pl
+
+    frame = pl.DataFrame({"row_idx": list(range(12)), "messages": [[{"role": "user", "content": "same"}]] * 12})
+    order = _by_embedding(frame, list(range(12)), "diverse", Budget(rows=8), 0.9, None, run[0].parent / "nowhere")
+    assert sorted(order) == list(range(12)) and len(set(order[:8])) == 8
 
 
 def test_token_budget_and_manifest(run, tmp_path):

@@ -8,13 +8,15 @@ from curate.errors import SieveError
 from sieve.console import EXIT_ERROR, EXIT_USAGE, fail, out
 
 
-def run_select(run_dir: Path, budget: str, strategy: str, seed: int, max_length: int, output: Path | None) -> int:
+def run_select(run_dir: Path, budget: str, strategy: str, seed: int, max_length: int | None, output: Path | None,
+               model: str | None = None) -> int:
     from curate.selection import Budget, SelectError, select, write_selection
+    from train.errors import TrainUsageError
 
     try:
         b = Budget.parse(budget)
-        sel = select(run_dir, strategy, b, seed, max_length)
-    except SelectError as exc:
+        sel = select(run_dir, strategy, b, seed, max_length, model=model)
+    except (SelectError, TrainUsageError) as exc:
         fail(str(exc), EXIT_USAGE)
     except SieveError as exc:
         fail(str(exc), EXIT_ERROR)
