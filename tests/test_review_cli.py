@@ -64,6 +64,20 @@ def test_a_bad_review_config_names_the_field(run, tmp_path, capsys):
     assert "lease_secs" in capsys.readouterr().err
 
 
+def test_guidelines_must_be_a_readable_file(run, tmp_path, capsys):
+    with pytest.raises(typer.Exit) as exc:
+        review(run, guidelines=tmp_path / "missing.md")
+    err = capsys.readouterr().err
+    assert exc.value.exit_code == 2 and err.count("\n") == 1
+    assert "--guidelines" in err and "missing.md: no such guidelines file" in err
+    (tmp_path / "latin1.md").write_bytes("Règles".encode("latin-1"))
+    with pytest.raises(typer.Exit):
+        review(run, guidelines=tmp_path / "latin1.md")
+    assert "cannot read the guidelines file" in capsys.readouterr().err
+    (tmp_path / "guide.md").write_text("# Rules\n\nReject answers that invent facts.\n")
+    assert review(run, guidelines=tmp_path / "guide.md") == 0
+
+
 def test_the_review_sub_app_opens_a_folder_named_export_and_exports(run_dir, tmp_path, monkeypatch):  # noqa: F811
     from typer.testing import CliRunner
 

@@ -22,16 +22,23 @@ APP = Path(__file__).resolve().parents[2] / "review_app" / "app.py"
 
 
 def run_review(run_dir: Path, db: Path | None, host: str, port: int, double_share: float | None, import_only: bool,
-               config: Path | None = None, carry_over: bool = False) -> int:
-    """Import ``run_dir`` (a finished curate run) into its store, then serve the app on ``host:port``.
+               config: Path | None = None, carry_over: bool = False, guidelines: Path | None = None) -> int:
+    """Import ``run_dir`` (a finished curate run) into its store, then serve the app on ``host:port``,
+    with ``guidelines`` (a markdown file) one click away; a missing or unreadable file is a usage error.
 
     ``double_share`` 0 or None keeps the store's own share (the CLI's default cannot say "not given")."""
     from review_app.errors import ReviewError
+    from review_app.help import read_guidelines
     from review_app.importer import import_run
     from review_app.store import connect
     from schemas.review_config import load_review_config
 
     cfg = load_config_or_fail(load_review_config, config, double_review=double_share or None)
+    if guidelines is not None:
+        try:
+            read_guidelines(guidelines)
+        except ReviewError as exc:
+            fail(f"--guidelines {guidelines}: {str(exc).split(': ', 1)[1]}", EXIT_USAGE)
     if not (run_dir / "annotated.parquet").is_file():
         fail(f"{run_dir}: not a `sieve curate` output folder (no annotated.parquet)", EXIT_USAGE)
     if host not in ("127.0.0.1", "localhost", "::1") and not os.environ.get("SIEVE_REVIEW_PASSWORD"):
@@ -55,6 +62,8 @@ def run_review(run_dir: Path, db: Path | None, host: str, port: int, double_shar
     env = {**os.environ, "SIEVE_REVIEW_DB": str(db.resolve())}
     if config is not None:
         env["SIEVE_REVIEW_CONFIG"] = str(config.resolve())
+    if guidelines is not None:
+        env["SIEVE_REVIEW_GUIDELINES"] = str(guidelines.resolve())
     cmd = [sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true", "--server.address", host,
            "--server.port", str(port), "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
            "--client.toolbarMode", "viewer", "--client.showErrorDetails", "none"]
@@ -102,6 +111,7 @@ review_cli = typer.Typer(
     "Examples:\n\n"
     "  sieve review runs/alpaca                 # import runs/alpaca, serve on http://127.0.0.1:8501\n\n"
     "  sieve review runs/alpaca --carry-over    # the folder was curated again: keep the decisions\n\n"
+    "  sieve review runs/alpaca --guidelines docs/guidelines.md   # the team's rules, one click away\n\n"
     "  sieve review export runs/alpaca/review.sqlite -o runs/alpaca/approved.jsonl")
 
 
@@ -118,12 +128,14 @@ def open_command(
         "--carry-over", help="The folder holds a new curate run: carry the store's decisions over to it by the "
         "content of their messages.")] = False,
     import_only: Annotated[bool, typer.Option("--import-only", help="Import the run, print the URL, do not serve.")] = False,
+    guidelines: Annotated[Optional[Path], typer.Option(
+        help="The project's review guidelines (markdown), shown one click (or the g key) away.")] = None,
 ) -> None:
     """Import RUN_DIR into its review store and serve the review app.
 
-    Example: sieve review open runs/alpaca --port 8502
+    Example: sieve review open runs/alpaca --port 8502 --guidelines docs/guidelines.md
     """
-    raise typer.Exit(run_review(run_dir, db, host, port, double_review, import_only, config, carry_over))
+    raise typer.Exit(run_review(run_dir, db, host, port, double_review, import_only, config, carry_over, guidelines))
 
 
 @review_cli.command("export")
