@@ -14,6 +14,7 @@ import streamlit as st
 from review_app import queue
 from review_app.decisions import Action, alpaca_fix, bulk, decide, row_problems, undo_last
 from review_app.errors import ConflictError, ReviewError
+from review_app.help import ACCEPT, OPEN_FIX, PREVIEW_FIX, PREVIOUS, REJECT, SAVE_FIX, SKIP, UNDO, field_diffs, numbered_reasons
 from review_app.store import get_row, shown_messages
 from review_app.view import change_lines
 
@@ -71,19 +72,47 @@ def on_note(row_id: str, version: int) -> None:
         on_decide("note", row_id, version, note=note)
 
 
-def on_fix(row_id: str, version: int, alpaca: bool, n: int, meta: dict) -> None:
+def _fix_fields(row_id: str, version: int, alpaca: bool, n: int) -> dict[str, str]:
+    """The fix form's fields as submitted, by their label."""
+    if alpaca:
+        return {k: ss[f"fix_{k}_{row_id}_{version}"] for k in ("instruction", "input", "output")}
+    return {label: ss[f"fix_{w}{i}_{row_id}_{version}"] for i in range(n)
+            for label, w in ((f"message {i + 1} role", "r"), (f"message {i + 1} content", "m"))}
+
+
+def on_preview(row_id: str, version: int, alpaca: bool, n: int, meta: dict) -> None:
+    """Validate the submitted fix and keep it as a draft of this row and version: the screen shows its
+    diff, and Save fix saves exactly that draft."""
+    fields = _fix_fields(row_id, version, alpaca, n)
     try:
         if alpaca:
-            fields = {k: ss[f"fix_{k}_{row_id}_{version}"] for k in ("instruction", "input", "output")}
             fixed, fixed_meta = alpaca_fix(fields), {**meta, **fields}
         else:
-            fixed = [{"role": ss[f"fix_r{i}_{row_id}_{version}"].strip(), "content": ss[f"fix_m{i}_{row_id}_{version}"]}
+            fixed = [{"role": fields[f"message {i + 1} role"].strip(), "content": fields[f"message {i + 1} content"]}
                      for i in range(n)]
             fixed_meta = None
     except ValueError as exc:
+        ss["fix_draft"] = None
         ss["flash"] = ("error", "not saved:", str(exc))
         return
-    on_decide("fix", row_id, version, fixed=fixed, fixed_metadata=fixed_meta)
+    row = current(row_id)
+    if row is None or row["version"] != version:  # changed since the screen: the conflict panel, with my text
+        on_decide("fix", row_id, version, fixed=fixed, fixed_metadata=fixed_meta)  # the version check writes nothing
+        return
+    ss["fix_draft"] = {"row": row_id, "version": version, "fields": fields, "fixed": fixed, "meta": fixed_meta}
+    ss[f"fix_open_{row_id}_{version}"] = True
+
+
+def on_save_fix(row_id: str, version: int) -> None:
+    draft = ss.pop("fix_draft", None)
+    if not draft or (draft["row"], draft["version"]) != (row_id, version):  # a draft of another screen
+        ss["flash"] = ("error", "not saved: preview the fix of the row shown first")
+        return
+    on_decide("fix", row_id, version, fixed=draft["fixed"], fixed_metadata=draft["meta"])
+
+
+def on_open_fix(row_id: str, version: int) -> None:
+    ss[f"fix_open_{row_id}_{version}"] = True  # opens only: a key pressed twice leaves it open
 
 
 def on_skip(row_id: str) -> None:
@@ -166,38 +195,67 @@ def action_bar(row: dict) -> None:
     rid, v = row["id"], row["version"]
     problems = row_problems(row)
     with st.container(key="actionbar"):
-        c = st.columns([1, 2, 1, 1, 1, 1])
-        c[0].button("Accept", key=f"accept-{rid}-{v}", type="primary", shortcut="a", disabled=bool(problems),
+        c = st.columns([1, 2, 1, 1, 1, 1, 1])
+        c[0].button("Accept", key=f"accept-{rid}-{v}", type="primary", shortcut=ACCEPT, disabled=bool(problems),
                     on_click=on_decide, args=("accept", rid, v))
         reason = c[1].selectbox("Reject reason", REJECT_REASONS, key="reject_reason", label_visibility="collapsed")
-        c[2].button("Reject", key=f"reject-{rid}-{v}", shortcut="x", on_click=on_reject, args=(rid, v))
-        c[3].button("Skip", key=f"skip-{rid}-{v}", shortcut="n", on_click=on_skip, args=(rid,))
-        c[4].button("Undo last", key="undo", shortcut="u", on_click=on_undo)
-        c[5].button("Previous", key="previous", shortcut="p", on_click=on_previous)
+        c[2].button("Reject", key=f"reject-{rid}-{v}", shortcut=REJECT, on_click=on_reject, args=(rid, v))
+        c[3].button("Skip", key=f"skip-{rid}-{v}", shortcut=SKIP, on_click=on_skip, args=(rid,))
+        c[4].button("Fix", key=f"open_fix-{rid}-{v}", shortcut=OPEN_FIX, on_click=on_open_fix, args=(rid, v))
+        c[5].button("Undo last", key="undo", shortcut=UNDO, on_click=on_undo)
+        c[6].button("Previous", key="previous", shortcut=PREVIOUS, on_click=on_previous)
         if reason.startswith("other"):
             st.text_input("Reject reason (typed)", key="reject_typed")
+        # One button per numbered reason: its key (1-9) rejects the row this button was drawn with.
+        numbered = numbered_reasons(REJECT_REASONS)
+        for col, (k, r) in zip(st.columns(len(numbered)), numbered):
+            col.button(r, key=f"reject{k}-{rid}-{v}", shortcut=k, type="tertiary", on_click=on_decide,
+                       args=("reject", rid, v), kwargs={"reason": r})
     if problems:
         st.warning("Not a valid conversation: it cannot be accepted until it is fixed (or reject it).")
         st.text(", ".join(problems))
 
 
 def fix_form(row: dict, blind: bool) -> None:
-    # A form: edits do not rerun the app on every keystroke; "Save fix" submits them with the version shown.
+    """The fix form, open on the Fix key or when the row is invalid. A form: edits do not rerun the app on
+    every keystroke. "Preview fix" submits them and shows each changed field as a diff; "Save fix" then
+    saves that preview, with the row id and version it was drawn with."""
     rid, v = row["id"], row["version"]
     msgs = row["messages"] if blind else shown_messages(row)
     meta = json.loads(row["fixed_metadata"] or row["metadata"]) if not blind else json.loads(row["metadata"])
     alpaca = (row["format"] == "alpaca" and [m["role"] for m in msgs] == ["user", "assistant"]
               and (not row["fixed_messages"] or row["fixed_metadata"] or blind))
-    with st.expander("Fix in place", expanded=bool(row_problems(row))), st.form(key=f"fix_form_{rid}_{v}"):
-        if alpaca:
-            for k in ("instruction", "input", "output"):
-                st.text_area(k, str(meta.get(k, "") or ""), key=f"fix_{k}_{rid}_{v}")
-        else:
-            for i, m in enumerate(msgs):
-                st.text_input(f"message {i + 1}: role (system, user or assistant)", m["role"], key=f"fix_r{i}_{rid}_{v}")
-                st.text_area(f"message {i + 1}: content", m["content"], key=f"fix_m{i}_{rid}_{v}")
-        st.form_submit_button("Save fix", key=f"save_fix-{rid}-{v}", on_click=on_fix,
-                              args=(rid, v, alpaca, len(msgs), meta))
+    if alpaca:
+        before = {k: str(meta.get(k, "") or "") for k in ("instruction", "input", "output")}
+    else:
+        before = {f"message {i + 1} {part}": m[k] for i, m in enumerate(msgs)
+                  for part, k in (("role", "role"), ("content", "content"))}
+    if row_problems(row):
+        ss.setdefault(f"fix_open_{rid}_{v}", True)
+    with st.expander("Fix in place", key=f"fix_open_{rid}_{v}", on_change="rerun"):
+        with st.form(key=f"fix_form_{rid}_{v}"):
+            if alpaca:
+                for k in before:
+                    st.text_area(k, before[k], key=f"fix_{k}_{rid}_{v}")
+            else:
+                for i, m in enumerate(msgs):
+                    st.text_input(f"message {i + 1}: role (system, user or assistant)", m["role"], key=f"fix_r{i}_{rid}_{v}")
+                    st.text_area(f"message {i + 1}: content", m["content"], key=f"fix_m{i}_{rid}_{v}")
+            st.form_submit_button("Preview fix", key=f"preview_fix-{rid}-{v}", on_click=on_preview,
+                                  args=(rid, v, alpaca, len(msgs), meta), help=f"{PREVIEW_FIX} in a box does the same")
+        draft = ss.get("fix_draft")
+        if not draft or (draft["row"], draft["version"]) != (rid, v):
+            return
+        diffs = field_diffs(before, draft["fields"])
+        if not diffs:
+            st.text("The preview changes nothing: edit a field, then preview again.")
+            return
+        st.text("Your fix, before it is saved (- before, + after):")
+        for field, diff in diffs:  # row text: shown literally, never as markdown
+            st.text(field)
+            st.code(diff, language=None)
+        st.button("Save fix", key=f"save_fix-{rid}-{v}", type="primary", shortcut=SAVE_FIX,
+                  on_click=on_save_fix, args=(rid, v))
 
 
 def note_box(row: dict) -> None:

@@ -2,7 +2,8 @@
 :mod:`review_app.queue`, decisions in :mod:`review_app.decisions`, storage in :mod:`review_app.store`.
 
 Run through ``sieve review RUN_DIR``; the store path comes from ``SIEVE_REVIEW_DB`` and an optional
-review config (TOML) from ``SIEVE_REVIEW_CONFIG``. ``SIEVE_REVIEW_PASSWORD``, when set, is required
+review config (TOML) from ``SIEVE_REVIEW_CONFIG``. ``SIEVE_REVIEW_GUIDELINES``, when set, names the
+project's guidelines (markdown), one click or the g key away on every page. ``SIEVE_REVIEW_PASSWORD``, when set, is required
 before anything of the store is read; without it the app serves only on a loopback address.
 """
 
@@ -17,6 +18,7 @@ import streamlit as st
 from review_app import actions, queue
 from review_app.auth import Throttle, is_loopback
 from review_app.errors import ReviewError
+from review_app.help import GUIDELINES, HELP, key_map, read_guidelines
 from review_app.languages import SCRIPTS, language_mix_lines
 from review_app.progress import progress
 from review_app.store import connect
@@ -183,6 +185,46 @@ def progress_page(con) -> None:
     quarantine_panel(quarantine(run))
 
 
+# Static script, no row data: "?" (not a key Streamlit's shortcuts accept) presses the Keys button, unless
+# the reviewer is typing. Added once per tab: the flag survives reruns.
+QUESTION_MARK_JS = """<script>
+if (!window.sieveHelpKey) {
+  window.sieveHelpKey = true;
+  document.addEventListener("keydown", (e) => {
+    const t = e.target, typing = t && (t.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(t.tagName));
+    if (e.key === "?" && !typing) { document.querySelector(".st-key-keys_help button")?.click(); }
+  });
+}
+</script>"""
+
+
+@st.dialog("Keys", width="large")
+def keys_dialog(guidelines: bool) -> None:
+    st.text("\n".join(f"{k:<11} {what}" for k, what in key_map(actions.REJECT_REASONS, guidelines)))
+    st.text("Every key acts on the row on screen, as its button would.")
+
+
+@st.dialog("Review guidelines", width="large")
+def guidelines_dialog(path: str) -> None:
+    try:
+        text = read_guidelines(path)
+    except ReviewError as exc:  # the file went after the app started
+        st.error(str(exc))
+        return
+    st.markdown(text)  # the project's own file: the one place markdown is rendered, never row text
+
+
+def help_buttons() -> None:
+    """Keys and Guidelines in the sidebar of every page: each one click (or one key) away."""
+    guidelines = os.environ.get("SIEVE_REVIEW_GUIDELINES") or None
+    left, right = st.sidebar.columns(2)
+    if left.button("Keys", key="keys_help", shortcut=HELP):
+        keys_dialog(guidelines is not None)
+    if guidelines and right.button("Guidelines", key="guidelines", shortcut=GUIDELINES):
+        guidelines_dialog(guidelines)
+    st.html(QUESTION_MARK_JS, unsafe_allow_javascript=True)
+
+
 def main() -> None:
     st.set_page_config(page_title="Sieve review", layout="wide")
     st.markdown(CHROME_CSS, unsafe_allow_html=True)  # static CSS, no row data
@@ -193,6 +235,7 @@ def main() -> None:
     con = store(os.environ.get("SIEVE_REVIEW_DB", "review.sqlite"))
     ss["cfg"] = cfg
     free_gone_tabs(con)  # a reloaded tab signs in afresh: its previous session's row is freed here
+    help_buttons()
     page = st.sidebar.radio("Page", ["Queue", "Disputes", "Progress"], key="page")
     flash = ss.pop("flash", None)
     if flash:  # (kind, message[, detail]): the detail may hold row text, so it is shown as text

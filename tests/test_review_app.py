@@ -78,10 +78,12 @@ def test_fix_in_place_is_validated_then_saved(db):
     at = start()
     output = next(t for t in at.text_area if t.key.startswith("fix_output_"))
     output.input("   ")  # inside a form: submitted together with the button
-    button(at, "Save fix").click().run()
+    button(at, "Preview fix").click().run()
     assert at.error and "not saved" in at.error[0].value
+    assert not [b for b in at.button if b.label == "Save fix"]  # nothing valid to save
     output = next(t for t in at.text_area if t.key.startswith("fix_output_"))
     output.input("A corrected answer.")
+    button(at, "Preview fix").click().run()
     button(at, "Save fix").click().run()
     assert at.success[0].value == "fixed by Linus"
     d = connect(db).execute("SELECT before, after FROM decisions WHERE action = 'fix'").fetchone()
