@@ -25,7 +25,7 @@ ALPACA_SINGLE = [  # source line in alpaca_data_52k.jsonl -> the only code it ge
     (82, "length.response_too_short"), (136, "content.external_reference"), (2751, "pii.email"),
     (649, "repetition.chars"), (41220, "format.truncated"), (1404, "pii.phone"), (9, "content.placeholder_response"),
     (7025, "pii.ip"), (13818, "content.echo"), (975, "repetition.lines"), (1603, "repetition.ngrams"),
-    (8089, "content.junk"), (564, "content.placeholder_prompt"),
+    (46176, "content.junk"), (564, "content.placeholder_prompt"),
     (7023, "content.refusal"), (27840, "pii.card"),
 ]
 
