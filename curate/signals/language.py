@@ -92,6 +92,9 @@ def _detect(backend: str, texts: list[str]) -> list[tuple[str | None, float]]:
 # Scripts that settle the language by themselves, where a small fastText model errs on short texts:
 # Han without any kana is Chinese (Japanese always mixes in kana), kana is Japanese, Hangul is Korean.
 _SCRIPT_MIN_CHARS = 2  # two Han characters already say "Chinese": the script needs no word count
+# The confidence of a label the script settled: above every confidence threshold of the rules
+# (signals.language_min_score 0.5, mismatch_min_score 0.8), since the script is evidence, not a guess.
+SCRIPT_SCORE = 0.9
 
 
 # Lines that are code, not prose: a model reads `def area(r):` as English whatever the data set's language.
@@ -172,5 +175,5 @@ def detect_languages(texts: pl.Series, backend: str = "fasttext", min_chars: int
     return out.with_columns(script=script).select(
         lang=pl.coalesce("script", "lang"),
         score=pl.when(pl.col("script").is_null()).then("score")
-        .when(pl.col("lang") == pl.col("script")).then(pl.max_horizontal(pl.col("score"), pl.lit(0.9)))
-        .otherwise(pl.lit(0.9)))
+        .when(pl.col("lang") == pl.col("script")).then(pl.max_horizontal(pl.col("score"), pl.lit(SCRIPT_SCORE)))
+        .otherwise(pl.lit(SCRIPT_SCORE)))
