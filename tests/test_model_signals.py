@@ -5,13 +5,12 @@ the shipped SmolLM2 on real AlpacaEval rows."""
 import json
 import random
 
-import polars as pl
 import pytest
 
 from curate.model_signals import score_frame
 from curate.pipeline import curate_frame, run_curate
 from schemas.config import CurateConfig, ModelSignalsConfig
-from tests.conftest import ALPACA, DATA, rows_at, write_jsonl
+from tests.conftest import DATA, rows_at, write_jsonl
 from tests.tiny_model import build_tiny_model
 
 

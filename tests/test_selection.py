@@ -69,7 +69,6 @@ def test_orders_follow_their_scores(run):
 def test_diverse_never_repeats_rows_that_embed_alike(run):
     from curate.selection import _by_embedding
 
-    import numpy as np
     import polars as pl
 
     frame = pl.DataFrame({"row_idx": list(range(12)), "messages": [[{"role": "user", "content": "same"}]] * 12})

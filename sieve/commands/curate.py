@@ -87,7 +87,7 @@ def run_curate_command(inputs: list[str], output: Path, config: Path | None, eva
     report_quarantine(result, output / "quarantine.jsonl")
     unknown = unknown_roles(result.frame)
     if unknown:
-        console.print(f"[yellow]roles Sieve does not know[/] (rows get structure.unknown_role): "
+        console.print("[yellow]roles Sieve does not know[/] (rows get structure.unknown_role): "
                       + ", ".join(f"{r!r} x{n:,}" for r, n in unknown.items())
                       + f"; map each to user or assistant with --role-map, e.g. --role-map {next(iter(unknown))}=user")
     if result.frame.height == 0:
