@@ -165,8 +165,10 @@ def write_outputs(result: CurateResult, out_dir: str | Path, run_id: str | None 
         if "embedding" in f.columns:  # float16, row_idx order: for sieve select's diverse strategies
             import numpy as np
 
+            from curate.embeddings import DIM
+
             vecs = np.asarray(f.sort("row_idx")["embedding"].to_numpy(), dtype=np.float16)
-            np.save(stage / "embeddings.npy", vecs.reshape(f.height, -1))
+            np.save(stage / "embeddings.npy", vecs.reshape(f.height, DIM))
         man = manifest(result, fmt, run_id)
         atomic_write_text(stage / "report.html", render_report(result, man))
         atomic_write_text(stage / MANIFEST, json.dumps(man, indent=2, ensure_ascii=False, allow_nan=False))

@@ -240,6 +240,9 @@ def _semantic_losers(ranked: pl.DataFrame, cfg: CurateConfig) -> pl.DataFrame:
     from curate.dedup_semantic import assign_semantic
 
     alive = ranked.filter("_alive")
+    if alive.height == 0:
+        return ranked.with_columns(**{"_dedup.semantic": pl.lit(False)}, semantic_kept=pl.lit(None, pl.Int64),
+                                   semantic_similarity=pl.lit(None, pl.Float32))
     vecs = {c: np.asarray(alive[c].to_numpy(), dtype=np.float32).reshape(alive.height, -1)
             for c in ("embedding_prompt", "embedding_response")}
     d = cfg.dedup

@@ -86,7 +86,8 @@ def pool(run_dir: Path) -> pl.DataFrame:
     scores = (ann.sort(pl.col("verdict") != "keep").unique("id", keep="first", maintain_order=True)
               .select("id", "row_idx", "quality", "response_chars",
                       ifd=pl.col("ifd") if "ifd" in ann.columns else pl.lit(None, pl.Float64)))
-    base = pl.DataFrame({"id": [r["id"] for r in rows], "_i": list(range(len(rows)))})
+    base = pl.DataFrame({"id": [r["id"] for r in rows], "_i": list(range(len(rows)))},
+                        schema={"id": pl.String, "_i": pl.Int64})
     joined = base.join(scores, on="id", how="left", maintain_order="left")
     return joined.with_columns(messages=pl.Series([r["messages"] for r in rows], dtype=pl.Object))
 

@@ -85,3 +85,15 @@ def test_token_budget_and_manifest(run, tmp_path):
     assert man["selected"] == len(lines) == len(man["ids"]) and man["tokens"] == sel.tokens
     assert [json.loads(x)["sieve"]["id"] for x in lines] == man["ids"]
     assert man["strategy"] == "random" and man["seed"] == 1 and man["budget"] == {"rows": None, "tokens": 3000}
+
+
+def test_an_empty_run_with_semantic_dedup_exits_4_and_selects_nothing(tmp_path):
+    from sieve.cli import run as sieve
+
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    assert sieve(["curate", str(empty), "-o", str(tmp_path / "run"), "--semantic"]) == 4
+    assert sieve(["select", str(tmp_path / "run"), "--budget", "5", "--strategy", "diverse",
+                  "-o", str(tmp_path / "sel")]) == 0
+    assert (tmp_path / "sel" / "selected.jsonl").read_text() == ""
+    assert json.loads((tmp_path / "sel" / "manifest.json").read_text())["selected"] == 0
