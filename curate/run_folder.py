@@ -66,6 +66,8 @@ def run_lock(out: Path) -> Iterator[None]:
 @contextmanager
 def staging(out: Path, run_id: str) -> Iterator[Path]:
     """A fresh staging folder inside ``out`` (same filesystem, so moves are renames), removed after."""
+    for left in out.glob(".staging-*"):  # a killed run's leftovers (the caller holds the folder's lock)
+        shutil.rmtree(left, ignore_errors=True)
     stage = out / f".staging-{run_id}"
     stage.mkdir()
     try:

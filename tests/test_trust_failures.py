@@ -174,6 +174,9 @@ def test_a_run_folder_is_committed_whole_with_a_run_id_and_never_touches_other_f
     assert read_manifest(out)["run_id"] != first
     assert (out / "review.sqlite").read_bytes() == b"a reviewer's store"
     assert not [p for p in out.iterdir() if p.name.startswith(".staging")]
+    (out / ".staging-killed").mkdir()  # what a run killed while writing leaves behind
+    assert run(["curate", str(f), "-o", str(out)]) == 0
+    assert not [p for p in out.iterdir() if p.name.startswith(".staging")]
     assert pl.read_parquet(out / "annotated.parquet").height == len(GOOD)
     (out / "manifest.json").unlink()  # what a kill between the moves leaves
     with pytest.raises(IncompleteRunError, match="not a finished"):

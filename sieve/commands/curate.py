@@ -44,19 +44,10 @@ def run_curate_command(inputs: list[str], output: Path, config: Path | None, eva
     from curate.pipeline import run_curate
     from curate.run_folder import prepare_output, run_lock
 
-    overrides = {}
-    if output_format:
-        overrides["output_format"] = output_format
-    if column_map:
-        overrides["ingest.column_map"] = column_map
-    if role_map:
-        overrides["ingest.role_map"] = role_map
-    if model_signals:
-        overrides["model_signals.enabled"] = True
-    if model:
-        overrides["model_signals.model"] = model
-    if semantic:
-        overrides["dedup.semantic"] = True
+    flags = {"output_format": output_format, "ingest.column_map": column_map, "ingest.role_map": role_map,
+             "model_signals.enabled": model_signals, "model_signals.model": model,
+             "dedup.semantic": semantic}
+    overrides = {key: value for key, value in flags.items() if value}  # a flag not given changes nothing
     cfg = load_config(config, **overrides)
     start = time.perf_counter()
     existed = output.exists()
