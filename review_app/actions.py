@@ -12,7 +12,8 @@ from dataclasses import replace
 import streamlit as st
 
 from review_app import queue
-from review_app.decisions import Action, alpaca_fix, bulk, decide, row_problems, undo_last
+from review_app.bulk import bulk_filter, summary
+from review_app.decisions import Action, alpaca_fix, decide, row_problems, undo_last
 from review_app.errors import ConflictError, ReviewError
 from review_app.help import ACCEPT, OPEN_FIX, PREVIEW_FIX, PREVIOUS, REJECT, SAVE_FIX, SKIP, UNDO, field_diffs, numbered_reasons
 from review_app.store import get_row, shown_messages
@@ -160,12 +161,11 @@ def on_bulk(flt: queue.Filters) -> None:
     con, who, session, _ = _ctx()
     kind = ss.get("bulk_action", "accept")
     try:
-        res = bulk(con, session, who, flt, kind, ss.get("bulk_reason") or None)
+        res = bulk_filter(con, session, who, flt, kind, ss.get("bulk_reason") or None)
     except (ReviewError, ValueError) as exc:
         ss["flash"] = ("error", "not applied:", str(exc))
         return
-    left = f" (left alone: {res.held} open elsewhere, {res.invalid} invalid)" if res.held or res.invalid else ""
-    ss["flash"] = ("success", f"{DONE[kind]} {res.done} rows{left}; Undo last takes them all back")
+    ss["flash"] = ("success", summary(res, kind) + ("; Undo last takes them all back" if res.done else ""))
     ss["row_id"], ss["pinned"], ss["bulk_sure"] = None, False, False
 
 

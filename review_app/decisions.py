@@ -11,12 +11,10 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-import uuid
 from dataclasses import dataclass
 
 from curate.formats import RowError, to_messages
 from review_app.errors import ConflictError, InvalidRowError, ReviewError
-from review_app.queue import Filters
 from review_app.store import changes_since, get_row, row_dict, shown_messages, transaction
 from schemas.checks import check_messages
 from schemas.records import Message
@@ -66,7 +64,9 @@ def alpaca_fix(fields: dict[str, str]) -> list[dict]:
         raise ValueError(str(exc)) from exc
 
 
-def _check(act: Action) -> list[dict] | None:
+def check_action(act: Action) -> list[dict] | None:
+    """The fix's validated messages (None for other kinds); raises ``ValueError`` for an action that
+    cannot be saved whatever the row (no reviewer, unknown kind, a reject without a reason, a bad fix)."""
     if not act.reviewer.strip():
         raise ValueError("a reviewer name is required")
     if act.kind not in (*DECISIONS, "note"):
@@ -91,8 +91,12 @@ def _stale(con: sqlite3.Connection, act: Action, row: dict | None, now: float) -
                             "it lapsed); nothing of yours was saved", row, [])
 
 
-def _apply(con: sqlite3.Connection, act: Action, row: dict, fixed: list[dict] | None, batch: str | None,
-           now: float) -> None:
+def apply_action(con: sqlite3.Connection, act: Action, row: dict, fixed: list[dict] | None, batch: str | None,
+                 now: float) -> None:
+    """Record ``act`` on ``row`` (already checked to be current) inside the caller's transaction, with the
+    row's fields before it for an exact undo; ``batch`` names the bulk action it belongs to.
+
+    Raises :class:`InvalidRowError` when accepting a row that is not a valid conversation."""
     if act.kind == "accept" and row_problems(row):
         raise InvalidRowError(f"row {row['source']} cannot be accepted as it is ({', '.join(row_problems(row))}): "
                               "fix it or reject it")
@@ -131,13 +135,13 @@ def decide(con: sqlite3.Connection, act: Action) -> dict:
     Raises :class:`ConflictError` (row changed or held by another session; nothing written),
     :class:`InvalidRowError` (accepting an invalid row unfixed) and ``ValueError`` (invalid fix, a reject
     without a reason, no reviewer name)."""
-    fixed = _check(act)
+    fixed = check_action(act)
     now = time.time()
     with transaction(con):
         r = con.execute("SELECT * FROM rows WHERE id = ?", (act.row_id,)).fetchone()
         row = row_dict(r) if r else None
         _stale(con, act, row, now)
-        _apply(con, act, row, fixed, None, now)
+        apply_action(con, act, row, fixed, None, now)
     return get_row(con, act.row_id)
 
 
@@ -154,37 +158,6 @@ def _next_status(con: sqlite3.Connection, row: dict, reviewer: str, kind: str) -
 
 def _label(action: str) -> str:
     return "reject" if action == "reject" else "accept"  # a fix approves the row
-
-
-@dataclass
-class BulkResult:
-    done: int
-    batch: str
-    held: int = 0  # rows another session has open: left alone
-    invalid: int = 0  # rows that cannot be accepted unfixed: left alone
-
-
-def bulk(con: sqlite3.Connection, session: str, reviewer: str, filters: Filters, kind: str,
-         reason: str | None = None) -> BulkResult:
-    """Accept or reject every row of ``filters`` in one transaction, as one unit that one undo takes
-    back. Rows another session holds, and (for accept) invalid rows, are left alone and counted."""
-    if kind not in ("accept", "reject"):
-        raise ValueError("bulk actions are accept and reject")
-    _check(Action("", 0, session, reviewer, kind, reason=reason))
-    res, now = BulkResult(0, uuid.uuid4().hex), time.time()
-    where, args = filters.where()
-    with transaction(con):
-        for r in con.execute(f"SELECT * FROM rows WHERE {where} ORDER BY quality, row_idx", args).fetchall():
-            row = row_dict(r)
-            if row["lease_owner"] not in (None, session) and (row["lease_until"] or 0) >= now:
-                res.held += 1
-            elif kind == "accept" and row_problems(row):
-                res.invalid += 1
-            else:
-                _apply(con, Action(row["id"], row["version"], session, reviewer, kind, reason=reason), row, None,
-                       res.batch, now)
-                res.done += 1
-    return res
 
 
 @dataclass
@@ -210,22 +183,35 @@ def undo_last(con: sqlite3.Connection, session: str, reviewer: str) -> UndoResul
         unit = (con.execute("SELECT * FROM decisions WHERE batch = ? AND undone = 0 AND action IN "
                             "('accept','reject','fix') ORDER BY seq DESC",
                             (d["batch"],)).fetchall() if d["batch"] else [d])
-        restored = []
-        for dec in unit:
-            row = get_row(con, dec["row_id"])
-            if dec["prev"] is None:
-                raise ReviewError("your last decision was made by the first release of Sieve, which did not record "
-                                  "what it replaced; it cannot be undone exactly")
-            if row["version"] != dec["version"]:
-                changes = changes_since(con, row["id"], dec["version"])
-                who = ", ".join(sorted({c["reviewer"] for c in changes})) or "another reviewer"
-                raise ConflictError(f"cannot undo: {who} changed row {row['source']} after your decision; "
-                                    "nothing was undone", row, changes)
-            _write_fields(con, row["id"], json.loads(dec["prev"]), release=None)
-            con.execute("UPDATE decisions SET undone = 1 WHERE seq = ?", (dec["seq"],))
-            con.execute("INSERT INTO decisions (row_id, reviewer, at, action, note, version, session, batch) "
-                        "VALUES (?, ?, ?, 'undo', ?, ?, ?, ?)",
-                        (row["id"], reviewer, now, f"undid {dec['action']} #{dec['seq']}", row["version"] + 1,
-                         session, dec["batch"]))
-            restored.append(row["id"])
+        restored = undo_unit(con, unit, session, reviewer, now)
     return UndoResult([get_row(con, i) for i in restored], bool(d["batch"]))
+
+
+def undo_unit(con: sqlite3.Connection, unit: list[sqlite3.Row], session: str, reviewer: str, now: float) -> list[str]:
+    """Undo these decisions (one decision, or every decision of one bulk action) inside the caller's
+    transaction, all or none; returns the ids of the rows restored. A bulk action's record is marked undone.
+
+    Raises :class:`ConflictError` when a row changed since its decision and :class:`ReviewError` for a
+    decision of the first release; the caller's transaction then rolls everything back."""
+    restored = []
+    for dec in unit:
+        row = get_row(con, dec["row_id"])
+        if dec["prev"] is None:
+            raise ReviewError("your last decision was made by the first release of Sieve, which did not record "
+                              "what it replaced; it cannot be undone exactly")
+        if row["version"] != dec["version"]:
+            changes = changes_since(con, row["id"], dec["version"])
+            who = ", ".join(sorted({c["reviewer"] for c in changes})) or "another reviewer"
+            raise ConflictError(f"cannot undo: {who} changed row {row['source']} after your decision; "
+                                "nothing was undone", row, changes)
+        _write_fields(con, row["id"], json.loads(dec["prev"]), release=None)
+        con.execute("UPDATE decisions SET undone = 1 WHERE seq = ?", (dec["seq"],))
+        con.execute("INSERT INTO decisions (row_id, reviewer, at, action, note, version, session, batch) "
+                    "VALUES (?, ?, ?, 'undo', ?, ?, ?, ?)",
+                    (row["id"], reviewer, now, f"undid {dec['action']} #{dec['seq']}", row["version"] + 1,
+                     session, dec["batch"]))
+        restored.append(row["id"])
+    batches = {dec["batch"] for dec in unit if dec["batch"]}
+    con.executemany("UPDATE bulk_actions SET undone_at = ?, undone_by = ? WHERE batch = ?",
+                    [(now, reviewer, b) for b in batches])
+    return restored

@@ -123,8 +123,25 @@ def _m4_scripts(con: sqlite3.Connection) -> None:
                     zip(message_masks([r[1] for r in rows]), [r[0] for r in rows]))
 
 
+def _m5_bulk_actions(con: sqlite3.Connection) -> None:
+    """One record per bulk action (its decisions share the ``batch`` id): who, when, what, how many rows
+    it changed and left alone, and who undid it when. The decisions keep each row's before and after."""
+    con.execute("CREATE TABLE bulk_actions (batch TEXT PRIMARY KEY, reviewer TEXT NOT NULL, session TEXT, "
+                "at REAL NOT NULL, action TEXT NOT NULL, reason TEXT, scope TEXT NOT NULL, picked INTEGER NOT NULL, "
+                "done INTEGER NOT NULL, conflicts INTEGER NOT NULL, held INTEGER NOT NULL, invalid INTEGER NOT NULL, "
+                "undone_at REAL, undone_by TEXT)")
+    con.execute("CREATE INDEX bulk_actions_reviewer ON bulk_actions(reviewer, at)")
+    # Bulk actions made before this table: one record each, rebuilt from their decisions.
+    con.execute("INSERT INTO bulk_actions SELECT batch, MIN(reviewer), MIN(session), MIN(at), MIN(action), "
+                "MIN(reason), 'filter', COUNT(*), COUNT(*), 0, 0, 0, NULL, NULL FROM decisions "
+                "WHERE batch IS NOT NULL AND action IN ('accept', 'reject') GROUP BY batch")
+    con.execute("UPDATE bulk_actions SET undone_at = (SELECT MAX(at) FROM decisions d WHERE d.batch = "
+                "bulk_actions.batch AND d.action = 'undo'), undone_by = (SELECT MIN(reviewer) FROM decisions d "
+                "WHERE d.batch = bulk_actions.batch AND d.action = 'undo')")
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m1_first_release, _m2_sessions_undo_runs, _m3_signals,
-                                                          _m4_scripts]
+                                                          _m4_scripts, _m5_bulk_actions]
 LATEST = len(MIGRATIONS)
 
 

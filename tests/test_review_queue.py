@@ -8,7 +8,8 @@ import time
 import pytest
 
 from review_app import queue
-from review_app.decisions import Action, alpaca_fix, bulk, decide, undo_last
+from review_app.bulk import bulk_filter
+from review_app.decisions import Action, alpaca_fix, decide, undo_last
 from review_app.errors import ConflictError, InvalidRowError
 from review_app.importer import import_run
 from review_app.store import connect, get_row, history
@@ -168,7 +169,7 @@ def test_bulk_is_one_unit_for_undo(con):
     flt = queue.Filters(reason="content.external_reference")
     n = queue.count(con, flt)
     held = claim(con, "bob", flt=flt)  # bob has one of them open: left alone
-    res = bulk(con, "s-ada", "ada", flt, "reject", "needs a URL")
+    res = bulk_filter(con, "s-ada", "ada", flt, "reject", "needs a URL")
     assert (res.done, res.held) == (n - 1, 1)
     assert queue.count(con, flt) == 1
     undone = undo_last(con, "s-ada", "ada")
