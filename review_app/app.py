@@ -16,6 +16,7 @@ import uuid
 import streamlit as st
 
 from review_app import actions, queue
+from review_app import formats as fmt
 from review_app.auth import Throttle, is_loopback
 from review_app.errors import ReviewError
 from review_app.help import GUIDELINES, HELP, key_map, read_guidelines
@@ -23,10 +24,13 @@ from review_app.languages import SCRIPTS, language_mix_lines
 from review_app.progress import progress
 from review_app.store import connect
 from review_app.run_files import quarantine, store_run
+from review_app.stats_page import stats_page
+from review_app.table_page import table_page
 from review_app.tabs import Tabs
 from review_app.view import CHROME_CSS, cluster_panel, contamination_panel, history_panel, quarantine_panel, row_body
 from schemas.review_config import ReviewConfig, load_review_config
 
+PAGES = ["Queue", "Disputes", "Table", "Progress", "Stats"]
 ss = st.session_state
 log = logging.getLogger("sieve.review")
 
@@ -174,11 +178,9 @@ def progress_page(con) -> None:
     if p["by_status"]:
         st.bar_chart({"rows": p["by_status"]})
     if p["reviewers"]:
-        st.table([{"reviewer": k, "decisions": f"{v['decisions']:,}",
-                   "per hour": "-" if v["per_hour"] is None else f"{v['per_hour']:,.0f}"}
-                  for k, v in p["reviewers"].items()])
-    st.text(f"Agreement on double-reviewed rows (Cohen's kappa): "
-            f"{'n/a' if p['kappa'] is None else format(p['kappa'], '.2f')}")
+        st.table([{"reviewer": k, "decisions": fmt.count(v["decisions"]), "per hour": fmt.per_hour(v["per_hour"])}
+                  for k, v in p["reviewers"].items()], hide_index=True)
+    st.text(f"Agreement on double-reviewed rows (Cohen's kappa): {fmt.kappa(p['kappa'])}")
     run = store_run(con)
     st.subheader("Languages")
     st.text("\n".join(language_mix_lines(run.manifest if run else None)))
@@ -236,21 +238,29 @@ def main() -> None:
     ss["cfg"] = cfg
     free_gone_tabs(con)  # a reloaded tab signs in afresh: its previous session's row is freed here
     help_buttons()
-    page = st.sidebar.radio("Page", ["Queue", "Disputes", "Progress"], key="page")
+    page = st.sidebar.radio("Page", PAGES, key="page")
     flash = ss.pop("flash", None)
     if flash:  # (kind, message[, detail]): the detail may hold row text, so it is shown as text
         getattr(st, flash[0])(flash[1])
         if len(flash) > 2:
             st.text(flash[2])
-    if page == "Progress":
+    if page in ("Progress", "Stats", "Table"):  # no row is open on these pages: free it for others
         queue.release(con, ss["session"])
         ss["row_id"] = None
+    if page == "Progress":
         progress_page(con)
+        return
+    if page == "Stats":
+        stats_page(con)
         return
     if page == "Disputes":
         flt = queue.DISPUTES
     else:
         flt = filters_ui(con)
+    if page == "Table":
+        table_page(con, flt)
+        return
+    if page == "Queue":
         actions.bulk_box(con, flt)
     queue_page(con, cfg, who, flt, (page, flt), disputes=page == "Disputes")
 
