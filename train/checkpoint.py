@@ -26,13 +26,22 @@ from train.errors import CheckpointMismatchError
 # the weights themselves.
 NOT_FINGERPRINTED = ("model", "cache_dir", "merge", "save_every", "preflight_rows", "curve_sizes", "curve_seeds",
                      "curve_fit_min_sizes", "curve_baseline")
+IMPLIED = {"world_size": 1}  # a setting a fingerprint leaves out when it has this value
 KEEP = 2  # checkpoints kept: the newest, and one before it in case the newest is damaged on disk
 
 
-def fingerprint(model_dir: str | None, train: list, evals: list | None, cfg: TrainConfig) -> dict:
-    """What a run is made of, as short hashes plus the settings themselves (so a mismatch can be named)."""
-    return {"model": _model_hash(model_dir) if model_dir else "unknown", "data": _examples_hash(train), "eval": _examples_hash(evals or []),
-            "settings": {k: v for k, v in cfg.model_dump(mode="json").items() if k not in NOT_FINGERPRINTED}}
+def fingerprint(model_dir: str | None, train: list, evals: list | None, cfg: TrainConfig,
+                world_size: int = 1) -> dict:
+    """What a run is made of, as short hashes plus the settings themselves (so a mismatch can be named).
+
+    ``world_size``: the processes training together. Each step's batch holds that many times
+    ``batch_size x grad_accum`` rows, so more than one is a setting like any other. One adds nothing, so
+    the fingerprints of one-process runs stay what they were."""
+    settings = {k: v for k, v in cfg.model_dump(mode="json").items() if k not in NOT_FINGERPRINTED}
+    if world_size > 1:
+        settings["world_size"] = world_size
+    return {"model": _model_hash(model_dir) if model_dir else "unknown", "data": _examples_hash(train),
+            "eval": _examples_hash(evals or []), "settings": settings}
 
 
 def _examples_hash(examples: list) -> str:
@@ -65,7 +74,8 @@ def differences(saved: dict | None, now: dict) -> list[str]:
         return ["an earlier Sieve made it, without a fingerprint"]
     out = [part for part in ("model", "data", "eval") if saved.get(part) != now[part]]
     old, new = saved.get("settings", {}), now["settings"]
-    out += [f"{k} {old.get(k)!r} -> {new.get(k)!r}" for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+    out += [f"{k} {old.get(k, IMPLIED.get(k))!r} -> {new.get(k, IMPLIED.get(k))!r}"
+            for k in sorted(set(old) | set(new)) if old.get(k, IMPLIED.get(k)) != new.get(k, IMPLIED.get(k))]
     return [{"data": "training data", "eval": "eval rows"}.get(d, d) for d in out]
 
 

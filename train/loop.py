@@ -1,11 +1,13 @@
 """The LoRA training loop: AdamW, warm-up then cosine decay, gradient accumulation, bf16 autocast where
 the hardware has it, length-grouped batches, periodic evaluation with early stopping (which restores the
 best adapter), and checkpoints that a re-run of the same command resumes from. Runs unchanged on CPU and
-CUDA.
+CUDA, and on several processes under torchrun (``train.distributed``: each optimizer step's micro-batches
+are dealt out across the ranks and their gradients summed, so N processes train the adapter one process
+would with N times the gradient accumulation).
 
 Loss is normalised by tokens over the whole accumulated batch: the sum of token losses of all its
 micro-batches divided by their trained tokens, so a short answer counts as much per token as a long one
-whatever micro-batch it lands in."""
+whatever micro-batch (or rank) it lands in."""
 
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ import torch
 from schemas.train_config import TrainConfig
 from train import checkpoint
 from train.data import IGNORE, Encoded, collate, length_grouped_batches
+from train.distributed import Dist
 
 # (event, payload): "step" {step, total, loss, tokens_per_s}, "eval" {step, eval_loss}, "resume" {step},
 # "restore" {step, eval_loss}
@@ -85,33 +88,45 @@ def token_losses(model, batch, device: str, bf16: bool) -> tuple[torch.Tensor, i
     return loss, int(keep.sum())
 
 
-def accumulate(model, micro_batches: list, device: str, bf16: bool) -> tuple[float, int]:
+def accumulate(model, micro_batches: list, device: str, bf16: bool, dist: Dist | None = None) -> tuple[float, int]:
     """Backward pass of one accumulated batch, normalised by all its trained tokens (not a mean of
-    per-micro-batch means); returns (mean loss per trained token, trained tokens)."""
-    tokens = sum(int((labels[:, 1:] != IGNORE).sum()) for _, labels, _ in micro_batches)
+    per-micro-batch means); returns (mean loss per trained token, trained tokens).
+
+    With ``dist``, ``micro_batches`` are this rank's share of the step: the normaliser is the trained
+    tokens of every rank's share, and the gradients are summed over the ranks afterwards, so each rank
+    ends with the gradient (and returns the loss) of the whole step."""
+    dist = dist or Dist()
+    local = sum(int((labels[:, 1:] != IGNORE).sum()) for _, labels, _ in micro_batches)
+    tokens = int(dist.sum([local])[0])
     total = 0.0
     for batch in micro_batches:
         loss, _ = token_losses(model, batch, device, bf16)
         (loss / max(tokens, 1)).backward()
         total += float(loss.detach())
-    return total / max(tokens, 1), tokens
+    dist.sum_grads([p for p in model.parameters() if p.requires_grad])
+    return dist.sum([total])[0] / max(tokens, 1), tokens
 
 
 @torch.no_grad()
-def evaluate(model, examples: list[Encoded], pad_id: int, device: str, bf16: bool, batch_size: int = 8) -> float:
-    """Mean loss per trained token over ``examples`` (perplexity = exp of it)."""
+def evaluate(model, examples: list[Encoded], pad_id: int, device: str, bf16: bool, batch_size: int = 8,
+             dist: Dist | None = None) -> float:
+    """Mean loss per trained token over ``examples`` (perplexity = exp of it). With ``dist``, every rank
+    must call it: each evaluates every world-th batch of the same batches one process would make, and
+    all ranks return the summed result (so they agree on early stopping without another message)."""
+    dist = dist or Dist()
     model.eval()
     order = sorted(range(len(examples)), key=lambda i: len(examples[i].input_ids))
     total, count = 0.0, 0
-    for s in range(0, len(order), batch_size):
+    for s in range(dist.rank * batch_size, len(order), batch_size * dist.world):
         loss, n = token_losses(model, collate([examples[i] for i in order[s:s + batch_size]], pad_id), device, bf16)
         total += float(loss)
         count += n
     model.train()
+    total, count = dist.sum([total, count])
     return total / max(count, 1)
 
 
-def _set_seed(seed: int) -> None:
+def _set_seed(seed: int) -> None:  # torch's seed drives dropout; data order has its own seeded RNG
     random.seed(seed)
     torch.manual_seed(seed)
 
@@ -130,19 +145,26 @@ def init_lora(model, seed: int) -> None:
 
 def train_lora(model, pad_id: int, train: list[Encoded], evals: list[Encoded] | None, cfg: TrainConfig,
                device: str, out_dir: Path | None = None, hook: Hook | None = None, fingerprint: dict | None = None,
-               base_eval_loss: float | None = None) -> TrainResult:
+               base_eval_loss: float | None = None, dist: Dist | None = None) -> TrainResult:
     """Train the (already LoRA-wrapped) ``model`` in place. With ``out_dir``, checkpoints go to
     ``out_dir/checkpoints`` and an interrupted run resumes from the newest complete one, provided it
     carries ``fingerprint`` (else :class:`~train.errors.CheckpointMismatchError`). With ``evals`` and
-    ``cfg.restore_best``, the model ends with the adapter of its best evaluation."""
+    ``cfg.restore_best``, the model ends with the adapter of its best evaluation.
+
+    With ``dist`` (every rank calls this with the same arguments), one optimizer step takes
+    ``batch_size x grad_accum x world`` rows: the micro-batches a one-process run with ``grad_accum x
+    world`` would accumulate, dealt out across the ranks. Only rank 0 calls ``hook`` and writes
+    checkpoints; every rank ends with the same adapter."""
     from peft import get_peft_model_state_dict, set_peft_model_state_dict
     from transformers import get_cosine_schedule_with_warmup
 
-    hook = hook or (lambda event, payload: None)
-    _set_seed(cfg.seed)
+    dist = dist or Dist()
+    hook = hook if hook and dist.main else (lambda event, payload: None)
+    _set_seed(cfg.seed + dist.rank)  # its own dropout masks per rank; rank 0 draws what one process would
     bf16 = use_bf16(cfg, device)
     lengths = [len(e.input_ids) for e in train]
-    per_epoch = math.ceil(math.ceil(len(train) / cfg.batch_size) / cfg.grad_accum)  # optimizer steps
+    span = cfg.grad_accum * dist.world  # micro-batches per optimizer step, over all ranks
+    per_epoch = math.ceil(math.ceil(len(train) / cfg.batch_size) / span)  # optimizer steps
     total = cfg.max_steps or max(1, math.ceil(per_epoch * cfg.epochs))
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -153,13 +175,13 @@ def train_lora(model, pad_id: int, train: list[Encoded], evals: list[Encoded] | 
     ckpt_root = out_dir / "checkpoints" if out_dir else None
     resumed = None
     if ckpt_root and fingerprint is None:
-        fingerprint = checkpoint.fingerprint(None, train, evals, cfg)
+        fingerprint = checkpoint.fingerprint(None, train, evals, cfg, world_size=dist.world)
     got = checkpoint.load(ckpt_root, fingerprint) if ckpt_root else None
     if got is not None:
         tensors, meta = got
         set_peft_model_state_dict(model, tensors["adapter"])
         opt.load_state_dict(tensors["optimizer"])
-        torch.set_rng_state(tensors["torch_rng"])
+        torch.set_rng_state(tensors.get("torch_rng_ranks", [tensors["torch_rng"]] * dist.world)[dist.rank])
         best = tensors.get("best_adapter", {})
         sched.load_state_dict(meta["scheduler"])
         state.update(meta["state"])
@@ -167,15 +189,17 @@ def train_lora(model, pad_id: int, train: list[Encoded], evals: list[Encoded] | 
         random.setstate((version, tuple(internal), gauss))
         resumed = state["step"]
         hook("resume", {"step": resumed})
+    dist.broadcast(params)  # the same start on every rank (the same seed already draws it; this makes sure)
     model.train()
     start, seconds_before, stopped = time.perf_counter(), state["seconds"], False
     step = state["step"]
     epoch, skip = divmod(step, per_epoch)  # where a resumed run picks up
     while step < total and not stopped:
         batches = length_grouped_batches(lengths, cfg.batch_size, cfg.seed, epoch, cfg.length_group_batches)
-        groups = [batches[g:g + cfg.grad_accum] for g in range(0, len(batches), cfg.grad_accum)]
+        groups = [batches[g:g + span] for g in range(0, len(batches), span)]
         for group in groups[skip:]:
-            loss, _ = accumulate(model, [collate([train[i] for i in b], pad_id) for b in group], device, bf16)
+            mine = group[dist.rank::dist.world]  # dealt round-robin: a short last step still reaches every rank
+            loss, _ = accumulate(model, [collate([train[i] for i in b], pad_id) for b in mine], device, bf16, dist)
             state["tokens"] += sum(lengths[i] for b in group for i in b)
             state["recent_losses"] = (state["recent_losses"] + [loss])[-RECENT:]
             if cfg.max_grad_norm is not None:
@@ -189,20 +213,22 @@ def train_lora(model, pad_id: int, train: list[Encoded], evals: list[Encoded] | 
             hook("step", {"step": step, "total": total, "loss": loss, "lr": sched.get_last_lr()[0],
                           "tokens_per_s": state["tokens"] / state["seconds"] if state["seconds"] else 0.0})
             if evals and (step % cfg.eval_every == 0 or step == total):
-                stopped = _eval_step(model, evals, pad_id, device, bf16, cfg, state, hook)
+                stopped = _eval_step(model, evals, pad_id, device, bf16, cfg, state, hook, dist)
                 if state["best_step"] == step:
                     best = {k: v.detach().clone() for k, v in get_peft_model_state_dict(model).items()}
             if ckpt_root and (step % cfg.save_every == 0 or step == total or stopped):
+                rngs = dist.gather(torch.get_rng_state())  # each rank's dropout RNG, for an exact resume
                 tensors = {"adapter": get_peft_model_state_dict(model), "optimizer": opt.state_dict(),
-                           "torch_rng": torch.get_rng_state(), **({"best_adapter": best} if best else {})}
-                checkpoint.save(ckpt_root, step, tensors, {
-                    "state": state, "scheduler": sched.state_dict(), "py_rng": random.getstate(),
-                    "fingerprint": fingerprint})
+                           "torch_rng": rngs[0], **({"torch_rng_ranks": rngs} if dist.world > 1 else {}),
+                           **({"best_adapter": best} if best else {})}
+                meta = {"state": state, "scheduler": sched.state_dict(), "py_rng": random.getstate(),
+                        "fingerprint": fingerprint}
+                dist.on_main(lambda: checkpoint.save(ckpt_root, step, tensors, meta))
             if step >= total or stopped:
                 break
         epoch, skip = epoch + 1, 0
     if evals and state["last_eval"] is None:
-        _eval_step(model, evals, pad_id, device, bf16, cfg, state, hook)
+        _eval_step(model, evals, pad_id, device, bf16, cfg, state, hook, dist)
     restored = bool(cfg.restore_best and best and state["best_step"] != state["step"])
     if restored:
         set_peft_model_state_dict(model, best)
@@ -215,9 +241,9 @@ def train_lora(model, pad_id: int, train: list[Encoded], evals: list[Encoded] | 
                        restored_best=restored, base_eval_loss=state["base_eval_loss"])
 
 
-def _eval_step(model, evals, pad_id, device, bf16, cfg, state, hook) -> bool:
-    """Evaluate and track the best loss; True when early stopping says stop."""
-    loss = evaluate(model, evals, pad_id, device, bf16, cfg.batch_size)
+def _eval_step(model, evals, pad_id, device, bf16, cfg, state, hook, dist: Dist) -> bool:
+    """Evaluate and track the best loss; True when early stopping says stop (on every rank alike)."""
+    loss = evaluate(model, evals, pad_id, device, bf16, cfg.batch_size, dist)
     hook("eval", {"step": state["step"], "eval_loss": loss, "perplexity": math.exp(min(loss, 50))})
     return track_eval(state, loss, cfg)
 

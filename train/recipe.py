@@ -3,6 +3,9 @@
 An output folder is ``sieve train``'s own: a re-run of the same command resumes its checkpoint or, once it
 has finished, leaves it as it is; another data set, model or setting is refused (``overwrite`` starts
 afresh); a ``sieve curate`` run folder is never written into.
+
+Under ``torchrun`` every process runs this recipe. All of them read the data and train; rank 0 alone
+prints and writes the output folder (``train.distributed``).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from importlib import metadata
 from pathlib import Path
 
 from schemas.train_config import TrainConfig
-from train import checkpoint
+from train import checkpoint, distributed
 from train.data import EncodedSet, encode_all, is_curate_run, load_conversations, preflight
 from train.errors import CheckpointMismatchError, NoTrainingRowsError, TrainUsageError
 from train.heldout import content_key, split_eval, without
@@ -122,21 +125,31 @@ def lora_model(model_dir: str, cfg: TrainConfig, device: str):
 def run_train(data: str | Path, out: Path, cfg: TrainConfig, eval_file: str | Path | None = None,
               hook: Hook | None = None, say=print, overwrite: bool = False) -> dict:
     """Train one adapter on ``data`` into ``out``; returns the manifest written there (or, when ``out``
-    already holds this very run finished, the manifest it has, unchanged).
+    already holds this very run finished, the manifest it has, unchanged). Under torchrun, every rank
+    calls this and gets the manifest; only rank 0 calls ``say`` and ``hook`` and writes files.
 
     Raises :class:`~train.errors.TrainUsageError` for an unusable ``out`` or model,
     :class:`~train.errors.CheckpointMismatchError` when ``out`` holds a checkpoint or a finished run made
     with other data, model or settings (``overwrite=True`` starts afresh instead)."""
     check_output(out, data)
-    make_output(out)
+    with distributed.session() as dist:  # one process: Dist(); torchrun: this rank, group closed on exit
+        return _run_train(data, out, cfg, eval_file, hook, say if dist.main else _quiet, overwrite, dist)
+
+
+def _quiet(*_args) -> None:
+    """``say`` on ranks other than 0: rank 0 already says it."""
+
+
+def _run_train(data, out: Path, cfg: TrainConfig, eval_file, hook: Hook | None, say, overwrite: bool,
+               dist: distributed.Dist) -> dict:
+    dist.on_main(lambda: make_output(out))
     # With max_steps, a seeded random sample of the rows those steps can use is all that gets rendered.
-    pool = cfg.max_steps * cfg.batch_size * cfg.grad_accum if cfg.max_steps else None
+    pool = cfg.max_steps * cfg.batch_size * cfg.grad_accum * dist.world if cfg.max_steps else None
     prep = prepare(data, cfg, eval_file, pool=pool)
     evals = prep.evals.examples if prep.evals else None
-    fp = checkpoint.fingerprint(prep.model_dir, prep.train.examples, evals, cfg)
-    if overwrite:  # only now that the data and model are known to be usable
-        for target in (out / name for name in TRAIN_OUTPUTS):
-            shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
+    fp = checkpoint.fingerprint(prep.model_dir, prep.train.examples, evals, cfg, world_size=dist.world)
+    if overwrite:  # only now that the data and model are known to be usable; every rank waits for it
+        dist.on_main(lambda: _remove_outputs(out))
     finished = _finished(out, fp)
     if finished is not None:
         say(f"{out} already holds this run, finished: nothing to do (pass --overwrite to train it again)")
@@ -149,14 +162,16 @@ def run_train(data: str | Path, out: Path, cfg: TrainConfig, eval_file: str | Pa
         f"eval: {len(evals) if evals else 0} rows")
     say(f"masking check passed: {prep.trained_share:.1%} of tokens carry loss (assistant turns only)")
     model, trainable, total = lora_model(prep.model_dir, cfg, device)
-    say(f"LoRA: {trainable:,} trainable parameters of {total:,} ({trainable / total:.2%}); device {device}, "
+    say(f"LoRA: {trainable:,} trainable parameters of {total:,} ({trainable / total:.2%}); device {device}"
+        f"{f' x {dist.world} processes ({dist.backend})' if dist.world > 1 else ''}, "
         f"{'bf16 autocast' if use_bf16(cfg, device) else 'fp32'}")
-    (out / "train_config.json").write_text(cfg.model_dump_json(indent=2))
     metrics = out / "metrics.jsonl"
-    if not resuming:
-        metrics.unlink(missing_ok=True)  # lines of a run killed before its first checkpoint
+    if dist.main:  # the other ranks never read these two
+        (out / "train_config.json").write_text(cfg.model_dump_json(indent=2))
+        if not resuming:
+            metrics.unlink(missing_ok=True)  # lines of a run killed before its first checkpoint
 
-    def record(event: str, payload: dict) -> None:
+    def record(event: str, payload: dict) -> None:  # called on rank 0 only
         write_metrics_line(metrics, {"event": event, "time": time.time(), **payload})
         if hook:
             hook(event, payload)
@@ -165,21 +180,32 @@ def run_train(data: str | Path, out: Path, cfg: TrainConfig, eval_file: str | Pa
     base_loss = None
     if evals and not resuming:
         with model.disable_adapter():
-            base_loss = evaluate(model, evals, pad, device, use_bf16(cfg, device), cfg.batch_size)
-        record("eval", {"step": 0, "eval_loss": base_loss, "perplexity": math.exp(min(base_loss, 50))})
+            base_loss = evaluate(model, evals, pad, device, use_bf16(cfg, device), cfg.batch_size, dist)
+        if dist.main:
+            record("eval", {"step": 0, "eval_loss": base_loss, "perplexity": math.exp(min(base_loss, 50))})
     result = train_lora(model, pad, prep.train.examples, evals, cfg, device, out_dir=out, hook=record,
-                        fingerprint=fp, base_eval_loss=base_loss)
+                        fingerprint=fp, base_eval_loss=base_loss, dist=dist)
+    manifest = _manifest(prep, cfg, result, trainable, device, fp, dist)
+    # rank 0 writes; the others wait, so that a failed write stops every rank with it
+    dist.on_main(lambda: _save(model, prep.tokenizer, cfg, out, manifest))
+    return manifest
+
+
+def _remove_outputs(out: Path) -> None:
+    for target in (out / name for name in TRAIN_OUTPUTS):
+        shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
+
+
+def _save(model, tokenizer, cfg: TrainConfig, out: Path, manifest: dict) -> None:
     model.save_pretrained(out / "adapter")
-    prep.tokenizer.save_pretrained(out / "adapter")
+    tokenizer.save_pretrained(out / "adapter")
     if cfg.merge:
         merged = model.merge_and_unload()
         merged.save_pretrained(out / "merged")
-        prep.tokenizer.save_pretrained(out / "merged")
-    manifest = _manifest(prep, cfg, result, trainable, device, fp)
+        tokenizer.save_pretrained(out / "merged")
     tmp = out / "manifest.json.tmp"
     tmp.write_text(json.dumps(manifest, indent=2))
     os.replace(tmp, out / "manifest.json")  # written last and whole: its presence means the run finished
-    return manifest
 
 
 def _finished(out: Path, fp: dict) -> dict | None:
@@ -200,7 +226,8 @@ def _finished(out: Path, fp: dict) -> dict | None:
     return manifest
 
 
-def _manifest(prep: Prepared, cfg: TrainConfig, result: TrainResult, trainable: int, device: str, fp: dict) -> dict:
+def _manifest(prep: Prepared, cfg: TrainConfig, result: TrainResult, trainable: int, device: str, fp: dict,
+              dist: distributed.Dist) -> dict:
     versions = {}
     for name in ("sieve", "torch", "transformers", "peft"):
         try:
@@ -209,6 +236,7 @@ def _manifest(prep: Prepared, cfg: TrainConfig, result: TrainResult, trainable: 
             versions[name] = "not installed"
     return {
         "tool": "sieve train", "model": prep.model_dir, "device": device, "data": prep.data_info,
+        "distributed": {"world_size": dist.world, "backend": dist.backend},
         "rows": {"train": len(prep.train.examples), "dropped_too_long": prep.train.dropped_too_long,
                  "truncated": prep.train.truncated, "unusable": prep.train.dropped_unusable,
                  "eval": len(prep.evals.examples) if prep.evals else 0},

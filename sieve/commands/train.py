@@ -1,10 +1,15 @@
-"""``sieve train`` and ``sieve generate``: parse, load config, call the train library, render."""
+"""``sieve train`` and ``sieve generate``: parse, load config, call the train library, render.
+
+Under ``torchrun`` every process runs ``sieve train``; rank 0 alone shows progress, results and errors.
+The other ranks stop with the same exit code, quietly, unless the error is their own and not a domain
+error (a GPU out of memory on rank 1, say), which they print with their rank."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
+import typer
 
 from sieve.console import EXIT_USAGE, console, fail, load_config_or_fail, out, progress
 
@@ -33,16 +38,21 @@ def run_train_command(data, output, model, eval_file, config, curve, seeds, epoc
         fail(f"--eval {eval_file}: no such file or folder", EXIT_USAGE)
     from curate.errors import SieveError
     from train.curve import run_curve
+    from train.distributed import env_rank, from_env
     from train.errors import TrainUsageError
     from train.recipe import run_train
 
+    rank, env = env_rank(), from_env()
+    if curve and env and env[1] > 1:
+        _fail_on(rank, "--curve trains its points one after another in one process; run it without torchrun",
+                 EXIT_USAGE)
     try:
         if curve:
             result = run_curve(data, output, cfg, eval_file, say=out.print)
             out.print((output / "curve.md").read_text(), markup=False)
             out.print(f"curve: {output}/curve.json, curve.png, curve.md")
             return 0 if result else 1
-        with progress() as bar:
+        with progress(disable=rank != 0) as bar:
             task = bar.add_task("training", total=None, rate="")
 
             def hook(event: str, p: dict) -> None:
@@ -58,13 +68,15 @@ def run_train_command(data, output, model, eval_file, config, curve, seeds, epoc
 
             man = run_train(data, output, cfg, eval_file, hook=hook, say=out.print, overwrite=overwrite)
     except TrainUsageError as exc:
-        fail(str(exc), EXIT_USAGE)
-    except SieveError as exc:
-        fail(str(exc))
+        _fail_on(rank, str(exc), EXIT_USAGE)
+    except SieveError as exc:  # the same on every rank (or rank 0's, handed on): rank 0 says it
+        _fail_on(rank, str(exc))
     except (OSError, RuntimeError) as exc:  # a full disk, memory run out: one line unless SIEVE_DEBUG=1
         if os.environ.get("SIEVE_DEBUG") == "1":
             raise
-        fail(f"training stopped: {exc}")
+        fail(f"{f'rank {rank}: ' if rank else ''}training stopped: {str(exc).splitlines()[0] if str(exc) else exc!r}")
+    if rank != 0:
+        return 0
     r = man["result"]
 
     def loss(value) -> str:
@@ -76,6 +88,13 @@ def run_train_command(data, output, model, eval_file, config, curve, seeds, epoc
               + (f" (adapter of step {r['best_step']}, the best)" if r.get("restored_best") else ""))
     out.print(f"adapter: {output}/adapter  metrics: {output}/metrics.jsonl  manifest: {output}/manifest.json")
     return 0
+
+
+def _fail_on(rank: int, message: str, code: int = 1) -> None:
+    """``fail`` on rank 0; on the other ranks, the same exit code without a second copy of the line."""
+    if rank == 0:
+        fail(message, code)
+    raise typer.Exit(code)
 
 
 def run_generate_command(prompt: str, adapters: list[Path], max_new_tokens: int) -> int:
