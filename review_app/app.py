@@ -3,27 +3,27 @@
 
 Run through ``sieve review RUN_DIR``; the store path comes from ``SIEVE_REVIEW_DB`` and an optional
 review config (TOML) from ``SIEVE_REVIEW_CONFIG``. ``SIEVE_REVIEW_GUIDELINES``, when set, names the
-project's guidelines (markdown), one click or the g key away on every page. ``SIEVE_REVIEW_PASSWORD``, when set, is required
-before anything of the store is read; without it the app serves only on a loopback address.
+project's guidelines (markdown), one click or the g key away on every page. Sign-in (reviewer accounts,
+the shared ``SIEVE_REVIEW_PASSWORD``, or neither on a loopback address) is :mod:`review_app.signin`;
+nothing of the store but its accounts is read before it.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import uuid
 
 import streamlit as st
 
 from review_app import actions, queue
 from review_app import formats as fmt
-from review_app.auth import Throttle, is_loopback
 from review_app.errors import ReviewError
 from review_app.help import GUIDELINES, HELP, key_map, read_guidelines
 from review_app.languages import SCRIPTS, language_mix_lines
 from review_app.progress import progress
 from review_app.store import connect
 from review_app.run_files import quarantine, store_run
+from review_app.signin import sign_in
 from review_app.stats_page import stats_page
 from review_app.table_page import table_page
 from review_app.tabs import Tabs
@@ -33,11 +33,6 @@ from schemas.review_config import ReviewConfig, load_review_config
 PAGES = ["Queue", "Disputes", "Table", "Progress", "Stats"]
 ss = st.session_state
 log = logging.getLogger("sieve.review")
-
-
-@st.cache_resource
-def throttle(base: float, cap: float) -> Throttle:
-    return Throttle(base, cap)  # one per server process: a new tab does not reset the delay
 
 
 @st.cache_resource
@@ -69,35 +64,6 @@ def store(path: str):
     if ss.get("db_path") != path:
         ss["con"], ss["db_path"] = connect(path), path
     return ss["con"]
-
-
-def sign_in(cfg: ReviewConfig) -> str | None:
-    """The reviewer's name once signed in, else None (and the sign-in form is shown). A reload is a new
-    browser session, so it signs in afresh and holds no row."""
-    if ss.get("who"):
-        st.sidebar.text(f"Signed in as {ss['who']}")
-        return ss["who"]
-    password = os.environ.get("SIEVE_REVIEW_PASSWORD") or ""
-    host = st.get_option("server.address") or "0.0.0.0"  # unset: Streamlit listens on every address
-    if not password and not is_loopback(host):
-        st.error("This app listens beyond this machine and no SIEVE_REVIEW_PASSWORD is set: it serves nothing. "
-                 "Set the password, or listen on 127.0.0.1.")
-        return None
-    with st.form("signin"):
-        name = st.text_input("Reviewer name", key="signin_name")
-        given = st.text_input("Password", type="password", key="signin_password") if password else ""
-        submitted = st.form_submit_button("Sign in")
-    if not submitted:
-        st.info("Enter your reviewer name" + (" and the shared password" if password else "") + " to start.")
-        return None
-    if not name.strip():
-        st.error("Enter your reviewer name.")
-    elif password and not throttle(cfg.password_delay_s, cfg.password_delay_max_s).attempt(given, password):
-        st.error("Wrong password.")
-    else:
-        ss["who"], ss["session"] = name.strip(), uuid.uuid4().hex
-        st.rerun()
-    return None
 
 
 @st.cache_data(ttl=300, show_spinner=False)
@@ -231,10 +197,10 @@ def main() -> None:
     st.set_page_config(page_title="Sieve review", layout="wide")
     st.markdown(CHROME_CSS, unsafe_allow_html=True)  # static CSS, no row data
     cfg = load_review_config(os.environ.get("SIEVE_REVIEW_CONFIG") or None)
-    who = sign_in(cfg)
+    con = store(os.environ.get("SIEVE_REVIEW_DB", "review.sqlite"))  # sign-in reads its reviewer accounts
+    who = sign_in(cfg, con)
     if who is None:
         return
-    con = store(os.environ.get("SIEVE_REVIEW_DB", "review.sqlite"))
     ss["cfg"] = cfg
     free_gone_tabs(con)  # a reloaded tab signs in afresh: its previous session's row is freed here
     help_buttons()

@@ -1,4 +1,4 @@
-"""The shared review password: a constant-time comparison and a growing delay after failures. Plain
+"""The shared review password (reviewer accounts are :mod:`review_app.accounts`): a constant-time comparison and a growing delay after failures. Plain
 functions; they never import streamlit (the app keeps one :class:`Throttle` per server process)."""
 
 from __future__ import annotations
@@ -7,7 +7,11 @@ import hmac
 import ipaddress
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 def password_ok(given: str, expected: str) -> bool:
@@ -42,8 +46,13 @@ class Throttle:
 
     def attempt(self, given: str, expected: str, sleep=time.sleep) -> bool:
         """Wait the current delay, then check ``given``; records the outcome and returns it."""
+        return self.check(lambda: password_ok(given, expected), sleep)
+
+    def check(self, ok_now: Callable[[], T], sleep=time.sleep) -> T:
+        """Wait the current delay, then run the check ``ok_now`` (a reviewer account's password, say);
+        records whether its result is truthy and returns the result."""
         sleep(self.delay())
-        ok = password_ok(given, expected)
+        ok = ok_now()
         with self._lock:
             self.failures = 0 if ok else self.failures + 1
         return ok

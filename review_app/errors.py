@@ -37,3 +37,7 @@ class RunMismatchError(ReviewError):
 
 class OptionError(ReviewError):
     """An option that cannot apply to an existing store (e.g. ``--double-review``)."""
+
+
+class AccountError(ReviewError):
+    """A reviewer account that cannot be added, removed or changed as asked."""

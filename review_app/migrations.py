@@ -140,8 +140,17 @@ def _m5_bulk_actions(con: sqlite3.Connection) -> None:
                 "WHERE d.batch = bulk_actions.batch AND d.action = 'undo')")
 
 
+def _m6_reviewers(con: sqlite3.Connection) -> None:
+    """Reviewer accounts for teams: a name (unique whatever its ASCII case: Ada and ada are one reviewer) and an argon2 hash of the password,
+    never the password. No account: the app keeps its zero-setup sign-in (a name, and the shared password
+    when one is set)."""
+    con.execute("CREATE TABLE reviewers (name TEXT PRIMARY KEY COLLATE NOCASE, password_hash TEXT NOT NULL, "
+                "created_at REAL NOT NULL, changed_at REAL NOT NULL)")
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m1_first_release, _m2_sessions_undo_runs, _m3_signals,
-                                                          _m4_scripts, _m5_bulk_actions]
+                                                          _m4_scripts, _m5_bulk_actions,
+                                                          _m6_reviewers]
 LATEST = len(MIGRATIONS)
 
 

@@ -97,6 +97,7 @@ def test_a_filter_bulk_made_before_the_record_table_gets_one(run_dir, tmp_path):
     import_run(c, run_dir)
     res = bulk_filter(c, "s-ada", "ada", queue.Filters(reason="content.external_reference"), "reject", "needs a URL")
     c.execute("DROP TABLE bulk_actions")  # the store as the release before bulk records left it
+    c.execute("DROP TABLE reviewers")
     c.execute("PRAGMA user_version = 4")
     c.close()
     again = connect(path)

@@ -27,6 +27,7 @@ def run_review(run_dir: Path, db: Path | None, host: str, port: int, double_shar
     with ``guidelines`` (a markdown file) one click away; a missing or unreadable file is a usage error.
 
     ``double_share`` 0 or None keeps the store's own share (the CLI's default cannot say "not given")."""
+    from review_app.accounts import has_accounts
     from review_app.errors import ReviewError
     from review_app.help import read_guidelines
     from review_app.importer import import_run
@@ -41,12 +42,14 @@ def run_review(run_dir: Path, db: Path | None, host: str, port: int, double_shar
             fail(f"--guidelines {guidelines}: {str(exc).split(': ', 1)[1]}", EXIT_USAGE)
     if not (run_dir / "annotated.parquet").is_file():
         fail(f"{run_dir}: not a `sieve curate` output folder (no annotated.parquet)", EXIT_USAGE)
-    if host not in ("127.0.0.1", "localhost", "::1") and not os.environ.get("SIEVE_REVIEW_PASSWORD"):
-        fail(f"--host {host} serves beyond this machine: set SIEVE_REVIEW_PASSWORD first", EXIT_USAGE)
     db = db or run_dir / "review.sqlite"
     start = time.perf_counter()
     try:
         con = connect(db)
+        if host not in ("127.0.0.1", "localhost", "::1") and not os.environ.get("SIEVE_REVIEW_PASSWORD") \
+                and not has_accounts(con):
+            fail(f"--host {host} serves beyond this machine: add reviewer accounts (sieve review add-reviewer) "
+                 "or set SIEVE_REVIEW_PASSWORD first", EXIT_USAGE)
         res = import_run(con, run_dir, double_share or (cfg.double_review or None), carry_over=carry_over)
         con.close()
     except ReviewError as exc:
@@ -91,6 +94,49 @@ def run_export(db: Path, output: Path, run_dir: Path | None = None) -> int:
     return 0
 
 
+def store_of(target: Path) -> Path:
+    """The review store a command names: a curate run folder means its ``review.sqlite`` (made when
+    missing), anything else is the store's own path (made when missing, in a folder that exists)."""
+    if target.is_dir():
+        if not (target / "annotated.parquet").is_file():
+            fail(f"{target}: neither a review store nor a `sieve curate` output folder", EXIT_USAGE)
+        return target / "review.sqlite"
+    if not target.parent.is_dir():
+        fail(f"{target}: no such review store (its folder {target.parent} does not exist)", EXIT_USAGE)
+    return target
+
+
+def read_password(from_stdin: bool) -> str:
+    """One line of stdin (its newline dropped), or a hidden prompt asked twice."""
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+
+def run_accounts(op: str, name: str, target: Path, password_stdin: bool = False) -> int:
+    """``op`` is add, remove or reset: change one reviewer account of the store ``target`` names."""
+    from review_app import accounts
+    from review_app.errors import ReviewError
+    from review_app.store import connect
+
+    db = store_of(target)
+    try:
+        con = connect(db)
+        if op == "remove":
+            done = accounts.remove_reviewer(con, name)
+        else:
+            change = accounts.add_reviewer if op == "add" else accounts.reset_password
+            done = change(con, name, read_password(password_stdin))
+        left = len(accounts.reviewer_names(con))
+    except ReviewError as exc:
+        fail(str(exc), EXIT_USAGE)
+    what = {"add": "added reviewer", "remove": "removed reviewer", "reset": "new password for"}[op]
+    note = ("the app asks for name and password" if left else
+            "no account left: the app is back to any name (and the shared password when set)")
+    out.print(f"{what} {done} in {db} ({left:,} account{'s' if left != 1 else ''}; {note})")
+    return 0
+
+
 class ReviewGroup(TyperGroup):
     """``sieve review RUN_DIR`` means ``sieve review open RUN_DIR``. A first word that names a subcommand
     is one, except a curate run folder with no further argument after it (options aside): so a run
@@ -112,7 +158,8 @@ review_cli = typer.Typer(
     "  sieve review runs/alpaca                 # import runs/alpaca, serve on http://127.0.0.1:8501\n\n"
     "  sieve review runs/alpaca --carry-over    # the folder was curated again: keep the decisions\n\n"
     "  sieve review runs/alpaca --guidelines docs/guidelines.md   # the team's rules, one click away\n\n"
-    "  sieve review export runs/alpaca/review.sqlite -o runs/alpaca/approved.jsonl")
+    "  sieve review export runs/alpaca/review.sqlite -o runs/alpaca/approved.jsonl\n\n"
+    "  sieve review add-reviewer ada runs/alpaca   # accounts: the app then asks for name and password")
 
 
 @review_cli.command("open")
@@ -149,3 +196,48 @@ def export_command(
     Example: sieve review export runs/alpaca/review.sqlite -o runs/alpaca/approved.jsonl
     """
     raise typer.Exit(run_export(db, output, run))
+
+
+STORE_ARG = typer.Argument(help="A review store, or a `sieve curate` output folder (its review.sqlite).")
+STDIN_OPT = typer.Option("--password-stdin", help="Read the password from the first line of stdin (for scripts).")
+
+
+@review_cli.command("add-reviewer")
+def add_reviewer_command(
+    name: Annotated[str, typer.Argument(help="The name the reviewer signs in with (1-64 characters).")],
+    store: Annotated[Path, STORE_ARG],
+    password_stdin: Annotated[bool, STDIN_OPT] = False,
+) -> None:
+    """Create a reviewer account; the app then asks for name and password.
+
+    Asks for the password twice (or reads it with --password-stdin); only its argon2id hash is stored.
+    Each decision names the account it was signed in with.
+
+    Example: sieve review add-reviewer ada runs/alpaca
+    """
+    raise typer.Exit(run_accounts("add", name, store, password_stdin))
+
+
+@review_cli.command("remove-reviewer")
+def remove_reviewer_command(
+    name: Annotated[str, typer.Argument(help="The account to remove; its decisions stay.")],
+    store: Annotated[Path, STORE_ARG],
+) -> None:
+    """Remove a reviewer account; a session signed in with it is signed out at its next click.
+
+    Example: sieve review remove-reviewer ada runs/alpaca
+    """
+    raise typer.Exit(run_accounts("remove", name, store))
+
+
+@review_cli.command("reset-password")
+def reset_password_command(
+    name: Annotated[str, typer.Argument(help="The account whose password to set.")],
+    store: Annotated[Path, STORE_ARG],
+    password_stdin: Annotated[bool, STDIN_OPT] = False,
+) -> None:
+    """Set a reviewer's new password; sessions signed in with the old one are signed out.
+
+    Example: printf '%s\\n' "$NEW" | sieve review reset-password ada runs/alpaca --password-stdin
+    """
+    raise typer.Exit(run_accounts("reset", name, store, password_stdin))
