@@ -1,11 +1,15 @@
 """Benchmark review at Alpaca scale. A script, not a test.
 
 1. The store: import a 52,002-row curate run, then time leasing the next row and applying actions.
-2. The app in a real browser (Debian's Chromium through Playwright): time from page load to the first
+2. The Progress and Stats pages on that store after a team's day (three reviewers, bulk and one-row
+   decisions, overlapping rows): the functions they call, and the pages rendered through AppTest.
+   Target: each page under 1 s.
+3. The app in a real browser (Debian's Chromium through Playwright): time from page load to the first
    row, and from a key press (A) and from a click (Accept) to the next row on screen; median and p95.
 
     python bench/review_bench.py runs/alpaca            # a `sieve curate` output folder (52k rows)
     python bench/review_bench.py runs/alpaca --store    # the store part only
+    python bench/review_bench.py runs/alpaca --pages    # the Progress and Stats pages only
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 SAMPLES = 30  # per input kind: enough for a stable median and a rough p95 in well under a minute
+RENDERS = 7  # per page: pages take tenths of a second, so 7 give a stable median in seconds
 TITLE = re.compile(r"^row [\d,]+ of ")
 
 
@@ -69,6 +74,76 @@ def store_bench(run: Path, db: Path) -> None:
     n = queue.count(con, queue.Filters(verdicts=(), search="photosynthesis"))
     print(f"        search: {n} rows matching 'photosynthesis' among {total:,} in {(time.perf_counter() - t) * 1000:.0f} ms")
     con.close()
+
+
+def team_day(con) -> int:
+    """Decisions of a team's day on the store: ada, bob and eve each bulk-decide 4,000 rows of their own
+    and 300 one row at a time; bob also decides 1,000 of ada's rows (agreement). Returns the decisions."""
+    from review_app import queue
+    from review_app.bulk import Pick, bulk_picked
+    from review_app.decisions import Action, decide
+
+    rows = queue.list_rows(con, queue.Filters(verdicts=()), limit=13_000)
+    for k, who in enumerate(("ada", "bob", "eve")):
+        mine = rows[k * 4_300:(k + 1) * 4_300]
+        for start in range(0, 4_000, 500):  # bulk actions of 500 picked rows, as the Table page makes them
+            kind = "reject" if start % 1_500 == 0 else "accept"
+            bulk_picked(con, f"s-{who}", who, [Pick(r["id"], r["version"]) for r in mine[start:start + 500]],
+                        kind, "low quality" if kind == "reject" else None)
+        for r in mine[4_000:]:
+            try:
+                decide(con, Action(r["id"], r["version"], f"s-{who}", who, "accept"))
+            except Exception:  # noqa: BLE001 - an invalid row: rejected instead, as a reviewer would
+                decide(con, Action(r["id"], r["version"], f"s-{who}", who, "reject", reason="broken"))
+    from review_app.store import get_row
+
+    for r in rows[:1_000]:
+        now = get_row(con, r["id"])
+        kind = "reject" if now["row_idx"] % 4 == 0 else "accept"
+        try:
+            decide(con, Action(now["id"], now["version"], "s-bob", "bob", kind, reason="duplicate"))
+        except Exception:  # noqa: BLE001
+            decide(con, Action(now["id"], now["version"], "s-bob", "bob", "reject", reason="broken"))
+    return con.execute("SELECT COUNT(*) FROM decisions").fetchone()[0]
+
+
+def timed(fn, n: int = RENDERS) -> list[float]:
+    times = []
+    for _ in range(n):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return times
+
+
+def pages_bench(db: Path) -> None:
+    """Progress and Stats on the 52k store: the figures' functions alone, then each page rendered whole
+    through AppTest (script run, queries, widgets; no browser)."""
+    from streamlit import config as st_config
+    from streamlit.testing.v1 import AppTest
+
+    from review_app.progress import progress
+    from review_app.stats_page import reviewer_table
+    from review_app.store import connect
+
+    con = connect(db)
+    t = time.perf_counter()
+    n = team_day(con)
+    rows = con.execute("SELECT COUNT(*) FROM rows").fetchone()[0]
+    print(f"team day: {n:,} decisions by 3 reviewers on a {rows:,}-row store ({time.perf_counter() - t:.1f} s)")
+    print(summary("progress()", timed(lambda: progress(con))))
+    print(summary("stats tables", timed(lambda: reviewer_table(con))))
+    os.environ["SIEVE_REVIEW_DB"] = str(db)
+    st_config.set_option("server.address", "127.0.0.1")  # the zero-setup sign-in: a name, on a loopback address
+    at = AppTest.from_file(str(ROOT / "review_app" / "app.py"), default_timeout=60).run()
+    at.text_input(key="signin_name").input("bench")
+    next(b for b in at.button if b.label == "Sign in").click().run()
+    for page in ("Progress", "Stats"):
+        at.sidebar.radio(key="page").set_value(page)
+        times = timed(at.run, RENDERS + 1)
+        assert not at.exception and at.table, at.exception  # the page drew its reviewer table, no error
+        print(summary(f"{page} page", times[1:]) + f"; first (page switch) {times[0] * 1000:.0f} ms "
+              "(AppTest: the whole script run)")
 
 
 def serve(db: Path) -> tuple[subprocess.Popen, str]:
@@ -131,12 +206,17 @@ def browser_bench(db: Path) -> None:
 
 def main() -> None:
     run = Path(next((a for a in sys.argv[1:] if not a.startswith("--")), ROOT / "runs" / "alpaca"))
+    only = {a for a in sys.argv[1:] if a in ("--store", "--pages")}
     with tempfile.TemporaryDirectory() as tmp:
-        store_bench(run, Path(tmp) / "bench.sqlite")
-        if "--store" not in sys.argv:
-            from review_app.importer import import_run
-            from review_app.store import connect
+        from review_app.importer import import_run
+        from review_app.store import connect
 
+        if not only or "--store" in only:
+            store_bench(run, Path(tmp) / "bench.sqlite")
+        if not only or "--pages" in only:
+            import_run(connect(Path(tmp) / "pages.sqlite"), run)
+            pages_bench(Path(tmp) / "pages.sqlite")
+        if not only:
             db = Path(tmp) / "review.sqlite"
             import_run(connect(db), run)
             browser_bench(db)
