@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from review_app.decisions import Action, UndoResult, apply_action, check_action, row_problems, undo_unit
 from review_app.errors import ReviewError
+from review_app.formats import rows
 from review_app.queue import Filters
 from review_app.store import get_row, row_dict, transaction
 
@@ -146,8 +147,8 @@ def undo_bulk(con: sqlite3.Connection, batch: str, session: str, reviewer: str) 
 
 def bulk_history(con: sqlite3.Connection, reviewer: str, limit: int = 5) -> list[BulkRecord]:
     """``reviewer``'s latest bulk actions, newest first."""
-    rows = con.execute("SELECT * FROM bulk_actions WHERE reviewer = ? ORDER BY at DESC LIMIT ?", (reviewer, limit))
-    return [BulkRecord(**{k: r[k] for k in BulkRecord.__dataclass_fields__}) for r in rows]
+    found = con.execute("SELECT * FROM bulk_actions WHERE reviewer = ? ORDER BY at DESC LIMIT ?", (reviewer, limit))
+    return [BulkRecord(**{k: r[k] for k in BulkRecord.__dataclass_fields__}) for r in found]
 
 
 def summary(res: BulkResult, kind: str) -> str:
@@ -156,5 +157,5 @@ def summary(res: BulkResult, kind: str) -> str:
     left = [f"{n:,} {why}" for n, why in ((res.conflicts, "changed since the table showed them (version conflict)"),
                                           (res.held, "open in another reviewer's session"),
                                           (res.invalid, "not valid conversations (fix or reject them)")) if n]
-    line = f"{done} {res.done:,} of {res.picked:,} rows"
+    line = f"{done} {res.done:,} of {rows(res.picked)}"
     return line + ("; left alone: " + ", ".join(left) if left else "")

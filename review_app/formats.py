@@ -12,6 +12,11 @@ def count(n: int) -> str:
     return f"{n:,}"
 
 
+def rows(n: int) -> str:
+    """``1`` -> ``"1 row"``, ``1260`` -> ``"1,260 rows"``."""
+    return f"{n:,} row{'' if n == 1 else 's'}"
+
+
 def share(x: float | None) -> str:
     """A proportion as a percentage with one decimal (``0.8333`` -> ``"83.3%"``); None -> ``"n/a"``."""
     return NA if x is None else f"{x:.1%}"

@@ -12,6 +12,7 @@ import time
 
 import streamlit as st
 
+from review_app import formats as fmt
 from review_app import queue
 from review_app.actions import REJECT_REASONS
 from review_app.bulk import Pick, bulk_history, bulk_picked, summary, undo_bulk
@@ -61,7 +62,7 @@ def on_undo_bulk(batch: str) -> None:
     except ReviewError as exc:  # a conflict too: nothing was undone
         ss["flash"] = ("error", "not undone:", str(exc))
         return
-    ss["flash"] = ("info", f"undid that bulk action: {len(res.rows):,} rows are as they were before it")
+    ss["flash"] = ("info", f"undid that bulk action: {fmt.rows(len(res.rows))} as they were before it")
 
 
 def bulk_log(con) -> None:
@@ -72,7 +73,7 @@ def bulk_log(con) -> None:
     st.subheader("Your latest bulk actions")
     for rec in recs:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(rec.at))
-        line = (f"{when} · {rec.action} {rec.done:,} of {rec.picked:,} rows ({rec.scope})"
+        line = (f"{when} · {rec.action} {rec.done:,} of {fmt.rows(rec.picked)} ({rec.scope})"
                 + (f" · reason: {rec.reason}" if rec.reason else ""))
         left, right = st.columns([4, 1])
         left.text(line)
@@ -104,6 +105,6 @@ def table_page(con, flt: queue.Filters) -> None:
     reason = c[1].selectbox("Reason (for reject)", REJECT_REASONS, key="table_reason")
     if reason.startswith("other"):
         c[1].text_input("Reason (typed)", key="table_reason_typed")
-    c[2].button(f"{kind.capitalize()} {len(picks):,} picked rows", key="table_apply", type="primary",
+    c[2].button(f"{kind.capitalize()} {fmt.rows(len(picks)).replace(' ', ' picked ', 1)}", key="table_apply", type="primary",
                 disabled=not picks, on_click=on_bulk_picked, args=(picks, kind))
     bulk_log(con)

@@ -2,7 +2,8 @@
 accepts, fixes and rejects; then the races of issue 9 with two reviewers (two browser contexts, so two
 sessions): a lapsed lease, one name in two tabs, both fixing one row, Skip, and Undo of a fix. The
 store is checked after every step: conflict shown, nothing lost, nothing misplaced. Saves a
-screenshot for the README. A reloaded or closed tab frees its row at once."""
+screenshot for the README. A reloaded or closed tab frees its row at once. A bulk action on rows ticked in
+the Table page, one of them changed meanwhile, and its undo."""
 
 import os
 import re
@@ -340,6 +341,54 @@ def test_an_open_row_keeps_its_lease_and_a_closed_tab_frees_it(run_dir, browser,
         assert shown(cy, con)["id"] == held["id"]
         bob.context.close()
         cy.context.close()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def tick(page, grid, row: int) -> None:
+    """Tick the pick box of the grid's ``row`` (the grid is drawn on a canvas: click where the box is,
+    below the header, in the first column), then wait for the rerun it starts."""
+    box = grid.bounding_box()
+    idle(page)
+    page.mouse.click(box["x"] + 34, box["y"] + GRID_ROW * (row + 1) + GRID_ROW / 2)
+    idle(page)
+
+
+GRID_ROW = 35  # Streamlit's grid: header and rows 35 px high
+
+
+def test_a_bulk_action_on_picked_rows_and_its_undo(run_dir, browser, tmp_path):  # noqa: F811
+    """Tick three rows in the Table page; one of them changes meanwhile (another reviewer); Accept
+    changes the other two, says one was left alone, and Undo this bulk action takes back exactly those."""
+    from playwright.sync_api import expect
+
+    from review_app import queue
+    from review_app.decisions import Action, decide
+
+    proc, url, db = _serve(run_dir, tmp_path, "")
+    try:
+        con = connect(db)
+        page = open_as(browser, url, "Dee")
+        page.locator('[data-testid="stSidebar"]').get_by_text("Table", exact=True).click()
+        see(page, "Pick every row on this page")
+        first3 = queue.list_rows(con, queue.Filters(), limit=3)
+        grid = page.locator('[data-testid="stDataFrame"]').first
+        for i in range(3):
+            tick(page, grid, i)
+            expect(page.get_by_role("button", name=f"Accept {i + 1} picked row")).to_be_visible(timeout=WAIT)
+        theirs = first3[2]
+        decide(con, Action(theirs["id"], theirs["version"], "s-other", "Olu", "reject", reason="duplicate"))
+        page.get_by_role("button", name="Accept 3 picked rows").click()
+        see(page, "accepted 2 of 3 rows; left alone: 1 changed since the table showed them (version conflict)")
+        assert [get_row(con, r["id"])["status"] for r in first3] == ["accepted", "accepted", "rejected"]
+        page.get_by_role("button", name="Undo this bulk action").click()
+        see(page, "undid that bulk action: 2 rows as they were before it")
+        see(page, "undone by Dee")
+        assert [get_row(con, r["id"])["status"] for r in first3] == ["pending", "pending", "rejected"]
+        assert [(d["reviewer"], d["action"], d["undone"]) for d in history(con, first3[0]["id"])] == [
+            ("Dee", "accept", 1), ("Dee", "undo", 0)]
+        page.context.close()
     finally:
         proc.terminate()
         proc.wait(10)

@@ -15,6 +15,7 @@ from tests.test_review_store import con, run_dir  # noqa: F401 - shared fixtures
 
 def test_formats_are_honest():
     assert (fmt.count(1260), fmt.count(0)) == ("1,260", "0")
+    assert (fmt.rows(1), fmt.rows(0), fmt.rows(52002)) == ("1 row", "0 rows", "52,002 rows")
     assert (fmt.share(5 / 6), fmt.share(1.0), fmt.share(None)) == ("83.3%", "100.0%", "n/a")
     assert (fmt.kappa(0.6153), fmt.kappa(-0.2), fmt.kappa(None)) == ("0.62", "-0.20", "n/a")
     assert (fmt.per_hour(1260.0), fmt.per_hour(None)) == ("1,260", "n/a")

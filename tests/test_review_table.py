@@ -56,7 +56,7 @@ def test_table_page_bulk_reject_with_feedback_then_undo_that_action(db):  # noqa
     [rec] = bulk_history(con, "Linus")
     assert (rec.done, rec.reason, rec.scope) == (25, "duplicate", "picked")
     at.button(key=f"undo_bulk-{rec.batch}").click().run()
-    assert at.info[0].value == "undid that bulk action: 25 rows are as they were before it"
+    assert at.info[0].value == "undid that bulk action: 25 rows as they were before it"
     assert {get_row(con, r["id"])["status"] for r in shown} == {"pending"}
     assert any(t.value == "undone by Linus" for t in at.text)
 
