@@ -151,10 +151,12 @@ def _run_train(data, out: Path, cfg: TrainConfig, eval_file, hook: Hook | None, 
     if overwrite:  # only now that the data and model are known to be usable; every rank waits for it
         dist.on_main(lambda: _remove_outputs(out))
     finished = _finished(out, fp)
+    resuming = finished is None and checkpoint.check(out / "checkpoints", fp) is not None  # before weights load
+    _same_on_every_rank(dist, {"data": fp["data"], "eval rows": fp["eval"], "model": fp["model"],
+                               "finished run in -o": finished is not None, "checkpoint in -o": resuming})
     if finished is not None:
         say(f"{out} already holds this run, finished: nothing to do (pass --overwrite to train it again)")
         return finished
-    resuming = checkpoint.check(out / "checkpoints", fp) is not None  # before any weights load
     device = pick_device()
     say(f"data: {len(prep.train.examples):,} training rows ({prep.train.dropped_too_long} dropped as longer than "
         f"{cfg.max_length} tokens, {prep.train.truncated} truncated, {prep.train.dropped_unusable} unusable, "
@@ -189,6 +191,17 @@ def _run_train(data, out: Path, cfg: TrainConfig, eval_file, hook: Hook | None, 
     # rank 0 writes; the others wait, so that a failed write stops every rank with it
     dist.on_main(lambda: _save(model, prep.tokenizer, cfg, out, manifest))
     return manifest
+
+
+def _same_on_every_rank(dist: distributed.Dist, seen: dict) -> None:
+    """Raise :class:`TrainUsageError` on every rank when the ranks read different data, model or output
+    folder state. On several machines, rank 0's folder need not be the one the others see; a rank that
+    does not resume while rank 0 does would take other steps and leave the rest waiting."""
+    views = dist.gather(seen)
+    differ = [k for k in seen if len({json.dumps(v[k]) for v in views}) > 1]
+    if differ:
+        raise TrainUsageError(f"the {dist.world} processes do not see the same {', '.join(differ)}: on several "
+                              "machines, DATA, the model and -o must be on a filesystem all of them share")
 
 
 def _remove_outputs(out: Path) -> None:
