@@ -8,7 +8,8 @@ DECIDED = "('accept', 'reject', 'fix')"  # skips, notes, undos and carried-over 
 
 
 def progress(con: sqlite3.Connection) -> dict:
-    """Counts by status (review rows), decisions and throughput per reviewer (undone ones left out), and
+    """Counts by status (review rows), disputes (of any verdict: a kept row decided twice can be one, and
+    the Disputes page lists it), decisions and throughput per reviewer (undone ones left out), and
     agreement on double-reviewed rows."""
     by_status = dict(con.execute("SELECT status, COUNT(*) FROM rows WHERE verdict = 'review' GROUP BY status").fetchall())
     people = {}
@@ -18,7 +19,8 @@ def progress(con: sqlite3.Connection) -> dict:
         people[r["reviewer"]] = {"decisions": r["n"], "per_hour": r["n"] / hours if r["n"] > 1 and hours > 0 else None}
     return {"by_status": by_status, "reviewers": people,
             "left": by_status.get("pending", 0) + by_status.get("second_review", 0),
-            "disputed": by_status.get("disputed", 0), "kappa": agreement(con)}
+            "disputed": con.execute("SELECT COUNT(*) FROM rows WHERE status = 'disputed'").fetchone()[0],
+            "kappa": agreement(con)}
 
 
 def agreement(con: sqlite3.Connection) -> float | None:

@@ -251,3 +251,14 @@ def test_a_closed_or_reloaded_tab_frees_its_row_at_once(con):  # noqa: F811
     assert get_row(con, other["id"])["lease_owner"] == "s-bob"  # Bob's tab is open: his row stays his
     assert con.execute("SELECT COUNT(*) FROM skipped WHERE session = 's-ada'").fetchone()[0] == 0
     assert queue.release_sessions(con, []) == 0
+
+
+def test_progress_counts_a_dispute_on_a_kept_row(run_dir, tmp_path):  # noqa: F811
+    from review_app.progress import progress
+
+    c = connect(tmp_path / "double.sqlite")
+    import_run(c, run_dir, double_share=1.0)
+    kept = queue.list_rows(c, queue.Filters(verdicts=("keep",)), limit=1)[0]
+    first = decide(c, Action(kept["id"], kept["version"], "s-ada", "ada", "accept"))
+    assert decide(c, Action(kept["id"], first["version"], "s-bob", "bob", "reject", reason="x"))["status"] == "disputed"
+    assert progress(c)["disputed"] == queue.count(c, queue.DISPUTES) == 1  # the Disputes page lists it too
