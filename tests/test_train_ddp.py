@@ -111,6 +111,8 @@ def test_only_rank_0_writes_and_prints(runs):
     for line in ("data: 31 training rows", "trained 8 steps", "adapter: "):
         assert done["two"].stdout.count(line) == 1, done["two"].stdout
     assert "x 2 processes (gloo)" in done["two"].stdout
+    for noise in ("Loading weights: 100%", "Warning"):  # the libraries' own lines: once, as from one process
+        assert done["two"].stderr.count(noise) == done["one"].stderr.count(noise), done["two"].stderr
 
 
 @pytest.mark.slow

@@ -133,11 +133,25 @@ def run_train(data: str | Path, out: Path, cfg: TrainConfig, eval_file: str | Pa
     with other data, model or settings (``overwrite=True`` starts afresh instead)."""
     check_output(out, data)
     with distributed.session() as dist:  # one process: Dist(); torchrun: this rank, group closed on exit
+        if not dist.main:
+            _quiet_libraries()
         return _run_train(data, out, cfg, eval_file, hook, say if dist.main else _quiet, overwrite, dist)
 
 
 def _quiet(*_args) -> None:
     """``say`` on ranks other than 0: rank 0 already says it."""
+
+
+def _quiet_libraries() -> None:
+    """On ranks other than 0: no second copy of transformers' loading bars, log lines and warnings (rank
+    0 shows them once; an error still ends the rank, and the CLI prints it)."""
+    import warnings
+
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+    warnings.simplefilter("ignore")
 
 
 def _run_train(data, out: Path, cfg: TrainConfig, eval_file, hook: Hook | None, say, overwrite: bool,
