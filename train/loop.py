@@ -198,7 +198,7 @@ def train_lora(model, pad_id: int, train: list[Encoded], evals: list[Encoded] | 
         batches = length_grouped_batches(lengths, cfg.batch_size, cfg.seed, epoch, cfg.length_group_batches)
         groups = [batches[g:g + span] for g in range(0, len(batches), span)]
         for group in groups[skip:]:
-            mine = group[dist.rank::dist.world]  # dealt round-robin: a short last step still reaches every rank
+            mine = group[dist.rank::dist.world]  # round-robin: a short last step is split as evenly as it can be
             loss, _ = accumulate(model, [collate([train[i] for i in b], pad_id) for b in mine], device, bf16, dist)
             state["tokens"] += sum(lengths[i] for b in group for i in b)
             state["recent_losses"] = (state["recent_losses"] + [loss])[-RECENT:]
