@@ -168,7 +168,8 @@ if (!window.sieveHelpKey) {
 
 @st.dialog("Keys", width="large")
 def keys_dialog(guidelines: bool) -> None:
-    st.text("\n".join(f"{k:<11} {what}" for k, what in key_map(actions.REJECT_REASONS, guidelines)))
+    # A table, not padded text: the app's font is proportional, so padding would not line the keys up.
+    st.table([{"key": k, "does": what} for k, what in key_map(actions.REJECT_REASONS, guidelines)], hide_index=True)
     st.text("Every key acts on the row on screen, as its button would.")
 
 
