@@ -9,7 +9,7 @@ from review_app.decisions import Action, decide
 from review_app.stats import IDLE_CAP_S, Decided, agreement, cohen_kappa, load_decided, reviewer_stats, row_gaps
 from review_app.stats_page import reviewer_table
 from review_app.store import connect
-from tests.test_review_app import button, db, start  # noqa: F401 - the app fixture and helpers
+from tests.test_review_app import db, start  # noqa: F401 - the app fixture and helpers
 from tests.test_review_store import con, run_dir  # noqa: F401 - shared fixtures
 
 

@@ -6,7 +6,7 @@ from review_app.bulk import Pick, bulk_history
 from review_app.decisions import Action, decide
 from review_app.store import connect, get_row
 from review_app.table_page import picks_from, table_key
-from tests.test_review_app import button, db, start  # noqa: F401 - the app fixture and helpers
+from tests.test_review_app import db, start  # noqa: F401 - the app fixture and helpers
 from tests.test_review_store import run_dir  # noqa: F401 - the shared curate-run fixture
 
 ROWS = [{"id": "a", "version": 0}, {"id": "b", "version": 3}, {"id": "c", "version": 1}]
@@ -74,3 +74,11 @@ def test_rows_changed_since_the_table_showed_them_are_counted_not_changed(db):  
     assert get_row(con, first["id"])["status"] == "rejected"  # bob's decision stands
     undo_buttons = [b for b in at.button if b.label == "Undo this bulk action"]
     assert len(undo_buttons) == 1
+
+
+def test_an_empty_filter_is_an_empty_table_with_nothing_to_apply(db):  # noqa: F811
+    at = table()
+    at.sidebar.text_input(key="f_search").input("no row says this, zqxj").run()
+    assert not at.exception
+    assert any(t.value == "rows 0-0 of 0 in this filter, worst quality first" for t in at.text)
+    assert apply_button(at).disabled and apply_button(at).label == "Accept 0 picked rows"
