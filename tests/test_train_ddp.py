@@ -161,5 +161,5 @@ def test_a_learning_curve_under_torchrun_is_refused_in_one_line(tiny, tmp_path, 
     monkeypatch.setenv("RANK", "0")
     res = CliRunner().invoke(app, ["train", str(SAMPLE), "-o", str(tmp_path / "c"), "--model", str(tiny),
                                    "--curve", "8,16"])
-    assert res.exit_code == 2 and "run it without torchrun" in res.output, res.output
+    assert res.exit_code == 2 and "run it without torchrun" in res.output, res.output  # not N writers of -o
     assert not (tmp_path / "c").exists()

@@ -77,10 +77,16 @@ def prepare(data: str | Path, cfg: TrainConfig, eval_file: str | Path | None, po
     return Prepared(model_dir, tok, train, evals, info, share, eval_keys)
 
 
-def check_output(out: Path, data: str | Path) -> None:
+def check_output(out: Path, data: str | Path, *, ranks_coordinated: bool = False) -> None:
     """Refuse an output folder that is a file, the DATA folder (or inside it), or a folder another tool
-    wrote (a ``sieve curate`` run: training would overwrite its manifest). Raises
-    :class:`~train.errors.TrainUsageError`."""
+    wrote (a ``sieve curate`` run: training would overwrite its manifest). Under torchrun, refuse it too
+    unless the caller coordinates its ranks (``ranks_coordinated``, as :func:`run_train` does): each
+    process would otherwise write the same files. Raises :class:`~train.errors.TrainUsageError`."""
+    env = distributed.from_env()
+    if env and env[1] > 1 and not ranks_coordinated:
+        raise TrainUsageError(f"-o {out}: this command runs in one process, and the {env[1]} torchrun processes "
+                              "would each write it; run it without torchrun (only a plain sieve train trains "
+                              "on several processes)")
     if out.exists() and not out.is_dir():
         raise TrainUsageError(f"-o {out}: a file is there; -o must be a folder")
     if out.is_dir() and is_curate_run(out) and _manifest_tool(out) != "sieve train":
@@ -131,7 +137,7 @@ def run_train(data: str | Path, out: Path, cfg: TrainConfig, eval_file: str | Pa
     Raises :class:`~train.errors.TrainUsageError` for an unusable ``out`` or model,
     :class:`~train.errors.CheckpointMismatchError` when ``out`` holds a checkpoint or a finished run made
     with other data, model or settings (``overwrite=True`` starts afresh instead)."""
-    check_output(out, data)
+    check_output(out, data, ranks_coordinated=True)
     with distributed.session() as dist:  # one process: Dist(); torchrun: this rank, group closed on exit
         if not dist.main:
             _quiet_libraries()

@@ -38,14 +38,11 @@ def run_train_command(data, output, model, eval_file, config, curve, seeds, epoc
         fail(f"--eval {eval_file}: no such file or folder", EXIT_USAGE)
     from curate.errors import SieveError
     from train.curve import run_curve
-    from train.distributed import env_rank, from_env
+    from train.distributed import env_rank
     from train.errors import TrainUsageError
     from train.recipe import run_train
 
-    rank, env = env_rank(), from_env()
-    if curve and env and env[1] > 1:
-        _fail_on(rank, "--curve trains its points one after another in one process; run it without torchrun",
-                 EXIT_USAGE)
+    rank = env_rank()
     try:
         if curve:
             result = run_curve(data, output, cfg, eval_file, say=out.print)
