@@ -152,8 +152,10 @@ def session() -> Iterator[Dist]:
     rank, world, local = env
     kwargs = {}
     if torch.cuda.is_available():
-        if local >= torch.cuda.device_count():
-            raise TrainUsageError(f"torchrun started local rank {local}, but this machine has "
+        # every rank of this machine checks the same count, so rank 0 meets (and prints) the error too
+        here = int(os.environ.get("LOCAL_WORLD_SIZE", local + 1))
+        if here > torch.cuda.device_count():
+            raise TrainUsageError(f"torchrun started {here} processes on this machine, which has "
                                   f"{torch.cuda.device_count()} CUDA device(s): use --nproc_per_node "
                                   f"{torch.cuda.device_count()} or fewer (NCCL needs one GPU per process)")
         torch.cuda.set_device(local)  # "cuda" now means this rank's GPU, for the model and autocast alike
