@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from schemas.curve_config import CurveSettings, move_legacy_keys
 from schemas.section import Section as _Section
 from schemas.toml_source import config_data
 
@@ -85,23 +86,13 @@ class TrainConfig(_Section):
         100, ge=1, description="evaluate on the first this-many eval rows, the same ones at every point (each "
         "evaluation of 100 rows takes ~30 s for SmolLM2 on 2 CPU cores)")
     merge: bool = Field(False, description="also write the base model with the adapter merged in")
-    curve_sizes: list[int | Literal["all"]] = Field(
-        default_factory=lambda: [50, 100, 200, 400, "all"],
-        description="doubling sizes spread evenly on the log axis a learning curve is read on; 'all': every row")
-    curve_seeds: int = Field(3, ge=1, description="seeds per curve point (LoRA initialisation and data order); "
-                             "one seed gives no interval")
-    curve_fit_min_sizes: int = Field(
-        4, ge=4, description="sizes needed for the power-law fit: it has three parameters, so four leave one "
-        "degree of freedom to estimate its uncertainty from")
-    curve_baseline: bool = Field(True, description="also train on random raw rows when DATA is a curate run")
+    curve: CurveSettings = Field(default_factory=CurveSettings,
+                                 description="learning-curve settings (sieve train --curve): the [curve] section")
 
-    @field_validator("curve_sizes")
+    @model_validator(mode="before")
     @classmethod
-    def _sizes(cls, v: list[int | str]) -> list[int | str]:
-        nums = [s for s in v if s != "all"]
-        if any(s <= 0 for s in nums) or nums != sorted(nums):
-            raise ValueError("curve_sizes must be increasing positive numbers, optionally ending with 'all'")
-        return v
+    def _legacy_curve_keys(cls, data: Any) -> Any:
+        return move_legacy_keys(dict(data)) if isinstance(data, dict) else data
 
     @model_validator(mode="after")
     def _checks(self) -> TrainConfig:

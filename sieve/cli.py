@@ -179,10 +179,19 @@ def train(
     data: Annotated[Path, typer.Argument(help="A `sieve curate` output folder, or any file Sieve can ingest.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Output folder (adapter, metrics, manifest).")],
     model: Annotated[Optional[str], typer.Option(help="Base model: 'smollm2' (default, offline), a folder or a hub id.")] = None,
-    eval_file: Annotated[Optional[Path], typer.Option("--eval", help="Held-out eval set (else a fixed split).")] = None,
+    eval_files: Annotated[Optional[list[Path]], typer.Option(
+        "--eval", help="Held-out eval set (else a fixed split). Repeatable for --curve: each file is reported.")] = None,
     config: Annotated[Optional[Path], typer.Option("--config", "-c", help="TOML file overriding defaults.")] = None,
-    curve: Annotated[Optional[str], typer.Option(help="Learning curve sizes, e.g. 50,100,200,all.")] = None,
+    curve: Annotated[Optional[str], typer.Option(help="Learning curve sizes, e.g. 50,100,200,all; 'auto' with "
+                                                 "--budget-minutes.")] = None,
     seeds: Annotated[Optional[int], typer.Option(help="Seeds per curve point.")] = None,
+    arm: Annotated[Optional[list[str]], typer.Option(
+        "--arm", help="Extra curve arm: a sieve select strategy (quality, ifd, diverse, deita). Repeatable.")] = None,
+    match: Annotated[Optional[str], typer.Option(help="Curve arms train on equal 'examples' (default) or equal "
+                                                 "'tokens' (trained assistant tokens).")] = None,
+    budget_minutes: Annotated[Optional[float], typer.Option(
+        help="Fit the curve in this many minutes: sizes and seeds are planned from measured speed (or, when "
+        "given, estimated with a warning).")] = None,
     epochs: Annotated[Optional[float], typer.Option(help="Passes over the training rows.")] = None,
     max_steps: Annotated[Optional[int], typer.Option(help="Stop after this many optimizer steps.")] = None,
     qlora: Annotated[bool, typer.Option("--qlora", help="4-bit base weights (CUDA + bitsandbytes).")] = False,
@@ -190,18 +199,51 @@ def train(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Start afresh in -o, removing what an earlier "
                                             "sieve train wrote there (never other files).")] = False,
 ) -> None:
-    """LoRA-train the base model on DATA; with --curve, a learning curve beside a random-rows baseline.
+    """LoRA-train the base model on DATA; with --curve, a learning curve of the curated rows beside the
+    random and longest rows of the raw input.
 
-    Re-running the same command after a kill resumes from the last checkpoint.
+    Re-running the same command after a kill resumes: from the last checkpoint, or from the last
+    finished curve point.
 
     Examples:
       sieve train runs/alpaca -o runs/alpaca-lora --eval ../shared/data/self_instruct_252/user_oriented_252_alpaca.jsonl
-      sieve train runs/alpaca -o runs/curve --curve 50,100,200 --seeds 2 --eval ../shared/data/self_instruct_252/user_oriented_252_alpaca.jsonl
+      sieve train runs/alpaca -o runs/curve --curve 50,100,200 --seeds 3 --eval evals/self_instruct.jsonl --eval evals/other.jsonl
+      sieve train runs/alpaca -o runs/curve --curve auto --budget-minutes 45 --arm deita --match tokens
+      sieve curve render runs/curve
     """
+    eval_files = eval_files or []
+    if curve or budget_minutes is not None:
+        from sieve.commands.curve import run_curve_command
+
+        raise typer.Exit(run_curve_command(data, output, model, eval_files, config, curve or "auto", seeds, epochs,
+                                           arm or [], match, budget_minutes, overwrite=overwrite))
+    if arm or match or seeds is not None:
+        fail("--arm, --match and --seeds are learning-curve options: add --curve SIZES", EXIT_USAGE)
+    if len(eval_files) > 1:
+        fail("--eval: one training run evaluates on one file; several are for --curve", EXIT_USAGE)
     from sieve.commands.train import run_train_command
 
-    raise typer.Exit(run_train_command(data, output, model, eval_file, config, curve, seeds, epochs, max_steps,
-                                       qlora, merge, overwrite=overwrite))
+    raise typer.Exit(run_train_command(data, output, model, eval_files[0] if eval_files else None, config, None,
+                                       None, epochs, max_steps, qlora, merge, overwrite=overwrite))
+
+
+curve_cli = typer.Typer(help="Learning-curve reports (a curve is trained by `sieve train --curve`).",
+                        no_args_is_help=True)
+
+
+@curve_cli.command("render")
+def curve_render(folder: Annotated[Path, typer.Argument(help="A learning-curve output folder.")]) -> None:
+    """Re-render curve.json, curve.png and curve.md from a curve's points (no model needed).
+
+    Example:
+      sieve curve render runs/curve
+    """
+    from sieve.commands.curve import render_command
+
+    raise typer.Exit(render_command(folder))
+
+
+app.add_typer(curve_cli, name="curve")
 
 
 @app.command("select")

@@ -119,8 +119,10 @@ def test_killing_a_run_and_rerunning_the_same_command_resumes(tiny, tmp_path):
 
 
 def test_config_errors_name_the_field(tmp_path):
-    with pytest.raises(pydantic.ValidationError, match="curve_sizes"):
-        TrainConfig(curve_sizes=[100, 50])
+    with pytest.raises(pydantic.ValidationError, match="curve.sizes"):
+        TrainConfig(curve_sizes=[100, 50])  # the old flat key still reaches the [curve] section
+    with pytest.raises(pydantic.ValidationError, match="curve.arms"):
+        TrainConfig(curve={"arms": ["random"]})
     with pytest.raises(pydantic.ValidationError, match="qlora"):
         TrainConfig(qlora=True, precision="fp32")
     toml = tmp_path / "t.toml"
@@ -154,25 +156,3 @@ def test_real_smollm2_trains_a_few_steps(tmp_path):
     assert "SmolLM2-135M-Instruct" in man["model"] and 0 < man["trained_token_share"] < 1
 
 
-def test_a_tiny_learning_curve_with_its_baseline(tiny, tmp_path):
-    from curate.outputs import write_outputs
-    from curate.pipeline import run_curate
-    from schemas.config import CurateConfig
-    from train.curve import fit_power_law, knee, rerender, run_curve
-
-    run = tmp_path / "run"
-    write_outputs(run_curate([SAMPLE], CurateConfig()), run)
-    cfg = cfg_for(tiny, curve_sizes=[8, 16, 32], curve_seeds=2, eval_size=16, max_eval_rows=16)
-    result = run_curve(run, tmp_path / "curve", cfg, say=lambda *_: None)
-    arms = {s["arm"] for s in result["summary"]}
-    assert arms == {"curated", "random raw rows"}
-    assert [s["size"] for s in result["summary"] if s["arm"] == "curated"] == [8, 16, 32]
-    assert all(s["seeds"] == 2 and s["ci95"] >= 0 for s in result["summary"])
-    assert len(result["points"]) == 2 * 3 * 2 and result["base_eval_loss"] > 0
-    for name in ("curve.json", "curve.png", "curve.md"):
-        assert (tmp_path / "curve" / name).stat().st_size > 0
-    assert rerender(tmp_path / "curve")["summary"] == result["summary"]
-    # the report's arithmetic, on numbers with a known answer
-    assert knee(3.0, [10, 20, 40], [2.5, 2.1, 2.0]) == 30  # 95% of the gain (2.05) lies halfway 20..40
-    fit, _ = fit_power_law([10, 20, 40, 80], [2.0 * n ** -0.5 + 1.0 for n in (10, 20, 40, 80)])
-    assert fit and abs(fit["b"] - 0.5) < 0.01 and abs(fit["c"] - 1.0) < 0.01

@@ -110,17 +110,18 @@ def test_a_stale_review_store_is_refused_and_a_corrupt_one_is_one_error(tmp_path
 
 
 def arms_of(tiny, run, eval_file=None):  # noqa: F811
-    from train.curve import build_arms
-    from train.recipe import prepare
+    """Every row each arm of a curve could train on (all of its order, two seeds)."""
+    from train.curve_setup import prepare_curve
 
-    cfg = cfg_for(tiny, eval_size=10, curve_sizes=[8], truncate=True)
-    prep = prepare(run, cfg, eval_file)
-    return prep, build_arms(prep, run, cfg, pool=None)
+    cfg = cfg_for(tiny, eval_size=10, max_eval_rows=100, truncate=True, curve={"sizes": [8], "generation_prompts": 0})
+    inputs = prepare_curve(run, cfg, [eval_file] if eval_file else [])
+    arms = {name: arm.take(0, rows=10_000) + arm.take(1, rows=10_000) for name, arm in inputs.arms.items()}
+    return inputs, arms
 
 
-def assert_no_eval_row_in(prep, arms):
-    held = {tuple(e.input_ids) for e in prep.evals.examples}
-    assert set(arms) == {"curated", "random raw rows"}
+def assert_no_eval_row_in(inputs, arms):
+    held = {tuple(e.input_ids) for e in inputs.evals[0].examples}
+    assert set(arms) == {"curated", "random", "longest"}
     for arm, examples in arms.items():
         assert not held & {tuple(e.input_ids) for e in examples}, arm
 
@@ -128,10 +129,10 @@ def assert_no_eval_row_in(prep, arms):
 def test_the_default_eval_split_is_in_no_arm(tiny, tmp_path):  # noqa: F811
     """The raw arm reads annotated.parquet, whose ids are not curated.jsonl's: rows are matched by content."""
     rows, _ = load_conversations(SAMPLE)
-    prep, arms = arms_of(tiny, make_run(tmp_path / "run", rows[:60]))
-    assert len(prep.evals.examples) == 10
-    assert_no_eval_row_in(prep, arms)
-    assert len(arms["random raw rows"]) == len(arms["curated"]) == 50
+    inputs, arms = arms_of(tiny, make_run(tmp_path / "run", rows[:60]))
+    assert len(inputs.evals[0].examples) == 10
+    assert_no_eval_row_in(inputs, arms)
+    assert len(arms["random"]) == len(arms["curated"]) == 2 * 50
     assert {e.row_id for e in arms["curated"]} <= {f"cur{i}" for i in range(60)}  # Sieve ids, kept
 
 
@@ -142,7 +143,7 @@ def test_eval_file_rows_are_in_no_arm_even_rewritten(tiny, tmp_path):  # noqa: F
     eval_file = write_jsonl(tmp_path / "eval.jsonl", [{"messages": r["messages"]} for r in rows[:5]])
     copy = {"messages": [{"role": m["role"], "content": "  " + m["content"].upper().replace(" ", "  ") + "\n"}
                          for m in rows[0]["messages"]]}
-    prep, arms = arms_of(tiny, make_run(tmp_path / "run", rows + [copy]), eval_file)
-    assert_no_eval_row_in(prep, arms)
-    assert len(arms["curated"]) == len(arms["random raw rows"]) == 55
-    assert prep.data_info["eval_overlap_removed"] == 6 and prep.data_info["raw_eval_overlap_removed"] == 6
+    inputs, arms = arms_of(tiny, make_run(tmp_path / "run", rows + [copy]), eval_file)
+    assert_no_eval_row_in(inputs, arms)
+    assert len(arms["curated"]) == len(arms["random"]) == 2 * 55
+    assert inputs.info["eval_overlap_removed"] == 6 and inputs.info["raw_eval_overlap_removed"] == 6

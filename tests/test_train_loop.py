@@ -8,7 +8,9 @@ import pytest
 
 from schemas.train_config import TrainConfig
 from tests.test_train import SAMPLE, cfg_for, tiny, tok  # noqa: F401  (module fixtures)
-from train.curve import Point, fit_power_law, report_markdown, summarise
+from train.curve_fit import fit_power_law
+from train.curve_words import shape_words
+from train.stats import t_interval
 from train.data import collate, encode_all, load_conversations
 
 
@@ -110,12 +112,7 @@ def test_gradient_clipping_comes_from_the_config(tiny, examples):  # noqa: F811
 
 
 def test_a_one_seed_point_shows_no_interval():
-    summary = summarise([Point("curated", 10, 0, 2.0, 3, 1.0), Point("curated", 20, 0, 1.8, 3, 1.0),
-                         Point("curated", 20, 1, 1.7, 3, 1.0)])
-    assert summary[0]["ci95"] is None and summary[1]["ci95"] > 0
-    md = report_markdown({"base_eval_loss": 2.5, "base_perplexity": math.exp(2.5), "summary": summary,
-                          "examples_for_95pct_gain": None, "power_law": None, "power_law_note": "no fit"})
-    assert "n/a (one seed)" in md and "±0.0000" not in md
+    assert t_interval([2.0]) is None and t_interval([1.8, 1.7]) > 0
 
 
 def test_the_power_law_fit_needs_four_sizes_and_reports_its_uncertainty():
@@ -125,7 +122,6 @@ def test_the_power_law_fit_needs_four_sizes_and_reports_its_uncertainty():
     noisy = [2.0 * n ** -0.5 + 1.0 + d for n, d in zip(sizes, (0.01, -0.01, 0.008, -0.006, 0.004))]
     fit, note = fit_power_law(sizes, noisy)
     assert fit and abs(fit["b"] - 0.5) < 0.2 and all(fit[k] is not None and fit[k] > 0 for k in ("a_se", "b_se", "c_se"))
-    md = report_markdown({"base_eval_loss": 2.5, "base_perplexity": math.exp(2.5), "summary": [],
-                          "examples_for_95pct_gain": None, "power_law": fit, "power_law_note": note,
-                          "predicted_loss_at_2x": 1.1})
-    assert f"± {fit['b_se']:.3f}" in md
+    md = "\n".join(shape_words({"eval_set": "e", "examples_for_95pct_gain": 40, "power_law": fit, "note": note,
+                                "predicted_loss_at_2x": 1.1, "largest": 160}))
+    assert f"± {fit['b_se']:.3f}" in md and "at 320 examples" in md

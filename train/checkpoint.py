@@ -24,8 +24,7 @@ from train.errors import CheckpointMismatchError
 # written afterwards, how often checkpoints are saved, how many rows the masking check renders, and the
 # learning-curve fields (unused by one run). ``model`` is left out because the "model" part fingerprints
 # the weights themselves.
-NOT_FINGERPRINTED = ("model", "cache_dir", "merge", "save_every", "preflight_rows", "curve_sizes", "curve_seeds",
-                     "curve_fit_min_sizes", "curve_baseline")
+NOT_FINGERPRINTED = ("model", "cache_dir", "merge", "save_every", "preflight_rows", "curve")
 IMPLIED = {"world_size": 1}  # a setting a fingerprint leaves out when it has this value
 KEEP = 2  # checkpoints kept: the newest, and one before it in case the newest is damaged on disk
 

@@ -1,244 +1,222 @@
-"""Learning curves: eval loss against the number of training examples, beside a random-rows baseline.
+"""Learning curves that can tell "curation paid" from noise and from answer length.
 
-Nested subsets (for each seed, the first n rows of one seeded shuffle, so 50 is inside 100), each trained
-from the base model and evaluated on the SAME held-out rows; the base model is the 0-example point. Each
-seed draws its own LoRA initialisation and data order, so the interval over seeds covers both. When DATA
-is a curate run, the same sizes are also trained on random rows of its raw input. The eval rows are left
-out of every arm by content hash, so no arm can train on them (ids differ between the raw input and a
-re-read curated.jsonl; content does not).
+Every arm (the curated rows, the random and longest baselines, any ``sieve select`` strategy) is trained at
+the same sizes with the same seeds from the same base model, and every point is measured on the same rows:
+
+- reference fit: the loss of each ``--eval`` file's reference answers (kept per row);
+- defect propensity: the loss of defect continuations (refusals, canned answers, cut-off answers,
+  placeholders, wrong-language answers: the rows curate rejected) as answers to held-out prompts, minus
+  the reference answer's loss (a shrinking margin means the model learned the defect);
+- sampled answers to held-out prompts, checked by curate's own rules.
+
+Each finished point is appended to ``points.jsonl`` at once, so an interrupted curve resumes where it
+stopped; ``curve.json``, ``curve.png`` and ``curve.md`` (paired comparisons in words) are rendered from
+the points by :mod:`train.curve_report`, again after every size.
 """
 
 from __future__ import annotations
 
 import json
-import math
-import random
-import statistics
-from dataclasses import dataclass
+import os
+import shutil
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from schemas.train_config import TrainConfig
-from train.errors import NoTrainingRowsError
-from train.data import Encoded, encode_all, raw_conversations
-from train.heldout import without
-from train.loop import evaluate, init_lora, pick_device, train_lora, use_bf16
-from train.recipe import Prepared, check_output, lora_model, make_output, prepare
+from train.arms import trained_tokens
+from train.curve_plan import Costs, describe, pick_sizes_and_seeds
+from train.curve_setup import CurveInputs, prepare_curve
+from train.errors import CheckpointMismatchError
+from train.evalset import row_losses
+from train.loop import init_lora, pick_device, train_lora, use_bf16
+from train.recipe import check_output, lora_model, make_output
+
+CURVE_FILES = ("curve_plan.json", "points.jsonl", "curve.json", "curve.png", "curve.md")
+# curve settings that only choose which points run, not what a point measures: a resumed curve may change them
+NOT_FINGERPRINTED = ("sizes", "seeds", "arms", "budget_minutes", "bootstrap", "fit_min_sizes", "baselines")
+Hook = Callable[[str, dict], None]
 
 
-@dataclass
-class Point:
-    arm: str
-    size: int
-    seed: int
-    eval_loss: float
-    steps: int
-    tokens_per_s: float
+def _settings(cfg: TrainConfig) -> dict:
+    data = cfg.model_dump(mode="json")
+    data["curve"] = {k: v for k, v in data["curve"].items() if k not in NOT_FINGERPRINTED}
+    for key in ("cache_dir", "merge", "save_every", "preflight_rows"):
+        data.pop(key, None)
+    return data
 
 
-def _t95(k: int) -> float:
-    from scipy.stats import t
+def _plan_file(out: Path, inputs: CurveInputs, cfg: TrainConfig, overwrite: bool) -> dict:
+    """Write (or check) ``curve_plan.json``: what every point of this curve is measured on. A folder that
+    holds a curve made with other data, evals or settings is refused unless ``overwrite``."""
+    from train.checkpoint import _model_hash
 
-    return float(t.ppf(0.975, k - 1)) if k > 1 else float("nan")
-
-
-def summarise(points: list[Point]) -> list[dict]:
-    """Mean eval loss, perplexity and a 95% t-interval over seeds, per arm and size (``ci95`` is ``None``
-    for a point of one seed: one run says nothing about its spread)."""
-    out = []
-    for arm in sorted({p.arm for p in points}):
-        for size in sorted({p.size for p in points if p.arm == arm}):
-            losses = [p.eval_loss for p in points if p.arm == arm and p.size == size]
-            mean = statistics.fmean(losses)
-            half = _t95(len(losses)) * statistics.stdev(losses) / math.sqrt(len(losses)) if len(losses) > 1 else None
-            out.append({"arm": arm, "size": size, "seeds": len(losses), "eval_loss": mean, "ci95": half,
-                        "perplexity": math.exp(mean)})
-    return out
-
-
-def fit_power_law(sizes: list[int], losses: list[float], min_sizes: int = 4) -> tuple[dict | None, str]:
-    """Fit loss(n) = a * n^-b + c on n > 0: (fit, note). The fit holds each parameter's standard error
-    (``a_se``, ``b_se``, ``c_se``, from the fit's covariance); it is ``None``, with a note saying why, when
-    there are fewer than ``min_sizes`` sizes or the fit does not converge."""
-    import warnings
-
-    import numpy as np
-    from scipy.optimize import OptimizeWarning, curve_fit
-
-    pts = [(n, y) for n, y in zip(sizes, losses) if n > 0]
-    if len(pts) < max(min_sizes, 4):
-        return None, (f"no power-law fit: it needs at least {max(min_sizes, 4)} sizes (three parameters and one "
-                      f"degree of freedom for its uncertainty), this curve has {len(pts)}")
-    n, y = np.array([p[0] for p in pts], float), np.array([p[1] for p in pts], float)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", OptimizeWarning)
-            # Bounded: a loss floor c >= 0 and an exponent in [0.05, 2], else few points fit a degenerate line.
-            (a, b, c), cov = curve_fit(lambda x, a, b, c: a * np.power(x, -b) + c, n, y,
-                                       p0=(max(y[0] - y[-1], 1e-3) * n[0] ** 0.5, 0.5, y[-1] * 0.9),
-                                       bounds=([0.0, 0.05, 0.0], [np.inf, 2.0, np.inf]), maxfev=20000)
-    except (RuntimeError, ValueError):
-        return None, "no power-law fit: it did not converge"
-    se = [float(v) if np.isfinite(v) else None for v in np.sqrt(np.abs(np.diag(cov)))]
-    fit = {"a": float(a), "b": float(b), "c": float(c), "a_se": se[0], "b_se": se[1], "c_se": se[2]}
-    if any(v is None for v in se):
-        return fit, "power-law fit without an uncertainty estimate (the covariance could not be estimated)"
-    return fit, f"power-law fit on {len(pts)} sizes"
+    plan = {"tool": "sieve train --curve", "model": inputs.model_dir, "model_hash": _model_hash(inputs.model_dir),
+            "fingerprint": inputs.info["fingerprint"], "settings": _settings(cfg),
+            "eval_tokens": {s.name: s.tokens for s in inputs.evals + inputs.defects},
+            "eval_sources": {s.name: s.source for s in inputs.evals + inputs.defects},
+            "defect_ref_index": {s.name: s.ref_index for s in inputs.defects},
+            "eval_sets": [s.name for s in inputs.evals], "defect_sets": [s.name for s in inputs.defects],
+            "generation_prompts": len(inputs.prompts), "languages": inputs.languages,
+            "data": {k: v for k, v in inputs.info.items() if k != "fingerprint"}, "notes": inputs.notes}
+    path = out / "curve_plan.json"
+    if overwrite:
+        for name in CURVE_FILES:
+            (out / name).unlink(missing_ok=True)
+    elif path.is_file():
+        old = json.loads(path.read_text())
+        diffs = [k for k in ("model_hash", "fingerprint", "settings") if old.get(k) != plan[k]]
+        if diffs:
+            raise CheckpointMismatchError(
+                f"{out}: holds a curve made with other {', '.join(diffs)}; pass --overwrite to start afresh, "
+                "or choose another -o")
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(plan, indent=1))
+    os.replace(tmp, path)
+    return plan
 
 
-def predict(fit: dict, n: float) -> float:
-    return fit["a"] * n ** -fit["b"] + fit["c"]
+def finished_points(out: Path) -> dict[tuple[str, int, int], dict]:
+    """The points already in ``points.jsonl`` (a line cut by a kill is ignored)."""
+    done = {}
+    path = out / "points.jsonl"
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                p = json.loads(line)
+            except ValueError:
+                continue
+            done[(p["arm"], p["size"], p["seed"])] = p
+    return done
 
 
-def knee(base: float, sizes: list[int], losses: list[float], share: float = 0.95) -> int | None:
-    """Fewest examples (linear interpolation between measured sizes) reaching ``share`` of the gain the
-    largest size achieved over the base model."""
-    gain = base - losses[-1]
-    if gain <= 0:
-        return None
-    target = base - share * gain
-    prev_n, prev_y = 0, base
-    for n, y in zip(sizes, losses):
-        if y <= target:
-            return int(round(prev_n + (n - prev_n) * (prev_y - target) / max(prev_y - y, 1e-12)))
-        prev_n, prev_y = n, y
-    return sizes[-1]
+def _append(out: Path, point: dict) -> None:
+    with open(out / "points.jsonl", "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(point) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
-def run_curve(data: str | Path, out: Path, cfg: TrainConfig, eval_file: str | Path | None = None,
-              say=print) -> dict:
-    """Train every (arm, size, seed) point and write ``curve.json``, ``curve.png`` and ``curve.md``."""
+def measure(model, inputs: CurveInputs, cfg: TrainConfig, device: str, bf16: bool, seed: int) -> dict:
+    """Every metric of one point: per-row losses of each eval and defect set, and sampled answers."""
+    from train.sampling import check_answers, sample_answers, summarise_answers
+
+    pad = inputs.tok.pad_token_id
+    losses = {s.name: row_losses(model, s.examples, pad, device, bf16, cfg.curve.eval_batch_tokens)
+              for s in inputs.evals + inputs.defects}
+    generation = None
+    if inputs.prompts:
+        answers = sample_answers(model, inputs.tok, inputs.prompts, device, bf16, seed, cfg.curve.max_new_tokens,
+                                 cfg.curve.temperature, cfg.curve.samples_per_prompt)
+        generation = summarise_answers(answers, check_answers(inputs.prompts, answers, inputs.languages))
+    return {"losses": losses, "generation": generation}
+
+
+def run_curve(data: str | Path, out: Path, cfg: TrainConfig, eval_files: list[str | Path] | None = None,
+              say=print, hook: Hook | None = None, overwrite: bool = False, plan_sizes: bool = False) -> dict:
+    """Train and measure every (size, seed, arm) point not yet in ``out``, then write the report.
+    ``plan_sizes``: choose sizes and seeds to fit ``cfg.curve.budget_minutes`` (else they are given)."""
+    from train.curve_report import write_curve
+
+    hook = hook or (lambda event, payload: None)
     check_output(out, data)
     make_output(out)
-    numeric = [int(s) for s in cfg.curve_sizes if s != "all"]
-    # Without "all", a random pool of 2x the largest size (rows over max_length are dropped) is enough.
-    pool = None if "all" in cfg.curve_sizes or not numeric else 2 * max(numeric) + 100
-    prep = prepare(data, cfg, eval_file, pool=pool)
-    tok, device = prep.tokenizer, pick_device()
+    inputs = prepare_curve(data, cfg, list(eval_files or []))
+    for note in inputs.notes:
+        say(note)
+    _plan_file(out, inputs, cfg, overwrite)
+    device = pick_device()
     bf16 = use_bf16(cfg, device)
-    if prep.evals is None or not prep.evals.examples:
-        raise NoTrainingRowsError(f"{data}: too few rows to hold out an eval set for a curve; pass --eval FILE")
-    pad, evals = tok.pad_token_id, prep.evals.examples
-    arms = build_arms(prep, data, cfg, pool)
-    largest = min(len(examples) for examples in arms.values())
-    sizes = sorted({largest if s == "all" else min(int(s), largest) for s in cfg.curve_sizes})
-    model, _, _ = lora_model(prep.model_dir, cfg, device)
-    with model.disable_adapter():
-        base = evaluate(model, evals, pad, device, bf16, cfg.batch_size)
-    say(f"base model: eval loss {base:.4f} on {len(evals)} held-out rows")
-    points: list[Point] = []
-    for arm, examples in arms.items():
-        for seed in range(cfg.seed, cfg.seed + cfg.curve_seeds):
-            order = list(range(len(examples)))
-            random.Random(seed).shuffle(order)
-            for size in sizes:
-                init_lora(model, seed)  # every point starts from the base model, with this seed's LoRA init
-                run_cfg = cfg.model_copy(update={"seed": seed})  # ... and this seed's data order and dropout
-                res = train_lora(model, pad, [examples[i] for i in order[:size]], None, run_cfg, device)
-                loss = evaluate(model, evals, pad, device, bf16, cfg.batch_size)  # evaluated once, here
-                points.append(Point(arm, size, seed, loss, res.steps, res.tokens_per_s))
-                say(f"{arm:>15} n={size:<5} seed={seed} eval loss {loss:.4f} ({res.steps} steps, "
-                    f"{res.tokens_per_s:,.0f} tokens/s)")
-    return write_curve(out, base, points, prep.data_info, cfg)
+    model, _, _ = lora_model(inputs.model_dir, cfg, device)
+    done = finished_points(out)
+    started = time.perf_counter()
+    if ("base", 0, cfg.seed) not in done:
+        with model.disable_adapter():
+            base = measure(model, inputs, cfg, device, bf16, cfg.seed)
+        done[("base", 0, cfg.seed)] = point = {"arm": "base", "size": 0, "seed": cfg.seed, "rows": 0,
+                                               "trained_tokens": 0, "mean_answer_tokens": None,
+                                               "seconds": time.perf_counter() - started, **base}
+        _append(out, point)
+    costs = _costs(model, inputs, cfg, device, done[("base", 0, cfg.seed)].get("seconds") or 60.0)
+    sizes, seeds = _sizes_and_seeds(inputs, cfg, costs, plan_sizes, say)
+    todo = [(size, seed, arm) for size in sizes for seed in range(cfg.seed, cfg.seed + seeds) for arm in inputs.arms]
+    estimate = {key: costs.point_seconds(key[2], key[0]) for key in todo}
+    left = [k for k in todo if (k[2], k[0], k[1]) not in done]
+    say(f"{len(todo) - len(left)} of {len(todo)} points already done" if len(left) < len(todo) else
+        f"{len(todo)} points to train: sizes {sizes}, {seeds} seeds, arms {', '.join(inputs.arms)}")
+    spent, planned = 0.0, 0.0
+    for i, (size, seed, arm) in enumerate(left):
+        t0 = time.perf_counter()
+        point = train_point(model, inputs, cfg, device, bf16, arm, size, seed)
+        point["seconds"] = time.perf_counter() - t0
+        _append(out, point)
+        done[(arm, size, seed)] = point
+        spent, planned = spent + point["seconds"], planned + estimate[(size, seed, arm)]
+        eta = sum(estimate[k] for k in left[i + 1:]) * (spent / planned if planned else 1.0)
+        hook("point", {"done": i + 1, "total": len(left), "eta_s": eta, **_brief(point, inputs)})
+        if i + 1 == len(left) or left[i + 1][0] != size:  # a report after every size: a long curve shows early
+            write_curve(out, cfg.curve.bootstrap, cfg.curve.fit_min_sizes)
+    return write_curve(out, cfg.curve.bootstrap, cfg.curve.fit_min_sizes)
 
 
-def build_arms(prep: Prepared, data: str | Path, cfg: TrainConfig, pool: int | None) -> dict[str, list[Encoded]]:
-    """The training rows of each arm: the curated rows, and (when DATA is a curate run) random rows of its
-    raw input; every eval row, matched by content, is left out of both."""
-    arms = {"curated": prep.train.examples}
-    run_dir = Path(data)
-    if cfg.curve_baseline and (run_dir / "annotated.parquet").is_file():
-        raw, removed = without(raw_conversations(run_dir), prep.eval_keys)
-        prep.data_info["raw_eval_overlap_removed"] = removed
-        if pool is not None and len(raw) > pool:
-            raw = random.Random(cfg.seed).sample(raw, pool)
-        arms["random raw rows"] = encode_all(prep.tokenizer, raw, cfg.max_length, cfg.truncate).examples
-    return arms
+def train_point(model, inputs: CurveInputs, cfg: TrainConfig, device: str, bf16: bool, arm: str, size: int,
+                seed: int) -> dict:
+    """Train ``arm`` at ``size`` with ``seed`` from the base model, and measure it."""
+    examples = _examples(inputs, cfg, arm, size, seed)
+    init_lora(model, seed)  # every point starts from the base model, with this seed's LoRA initialisation
+    res = train_lora(model, inputs.tok.pad_token_id, examples, None, cfg.model_copy(update={"seed": seed}), device)
+    answer_tokens = [trained_tokens(e) for e in examples]
+    return {"arm": arm, "size": size, "seed": seed, "rows": len(examples), "trained_tokens": sum(answer_tokens),
+            "mean_answer_tokens": sum(answer_tokens) / max(len(examples), 1), "steps": res.steps,
+            "train_tokens_per_s": res.tokens_per_s, **measure(model, inputs, cfg, device, bf16, seed)}
 
 
-def write_curve(out: Path, base: float, points: list[Point], data_info: dict, cfg: TrainConfig) -> dict:
-    summary = summarise(points)
-    curated = [s for s in summary if s["arm"] == "curated"]
-    sizes, losses = [s["size"] for s in curated], [s["eval_loss"] for s in curated]
-    fit, note = fit_power_law(sizes, losses, cfg.curve_fit_min_sizes)
-    result = {
-        "base_eval_loss": base, "base_perplexity": math.exp(base), "summary": summary,
-        "points": [p.__dict__ for p in points], "power_law": fit, "power_law_note": note,
-        "examples_for_95pct_gain": knee(base, sizes, losses),
-        "predicted_loss_at_2x": predict(fit, 2 * sizes[-1]) if fit else None,
-        "data": data_info, "config": cfg.model_dump(mode="json"),
-    }
-    (out / "curve.json").write_text(json.dumps(result, indent=2))
-    _plot(out / "curve.png", base, summary, fit)
-    (out / "curve.md").write_text(report_markdown(result))
-    return result
+def _examples(inputs: CurveInputs, cfg: TrainConfig, arm: str, size: int, seed: int):
+    if cfg.curve.match == "tokens" and arm != "curated":
+        target = sum(trained_tokens(e) for e in inputs.arms["curated"].take(seed, rows=size))
+        return inputs.arms[arm].take(seed, tokens=target)
+    return inputs.arms[arm].take(seed, rows=size)
 
 
-def _plot(path: Path, base: float, summary: list[dict], fit: dict | None) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=110)
-    for arm, color in (("curated", "#1f6fb2"), ("random raw rows", "#c0392b")):
-        rows = [s for s in summary if s["arm"] == arm]
-        if rows:
-            ax.plot([0] + [r["size"] for r in rows], [base] + [r["eval_loss"] for r in rows], marker="o",
-                    color=color, label=arm)
-            ranged = [r for r in rows if r["ci95"] is not None]  # a one-seed point gets no bar
-            if ranged:
-                ax.errorbar([r["size"] for r in ranged], [r["eval_loss"] for r in ranged],
-                            yerr=[r["ci95"] for r in ranged], fmt="none", capsize=3, color=color)
-    if fit:
-        xs = np.linspace(max(1, min(s["size"] for s in summary)), 2 * max(s["size"] for s in summary), 100)
-        ax.plot(xs, predict(fit, xs), "--", color="#1f6fb2", alpha=0.5, label="power-law fit")
-    ax.set_xlabel("training examples")
-    ax.set_ylabel("held-out eval loss (mean; 95% CI over seeds where > 1)")
-    ax.set_title("Learning curve")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+def _brief(point: dict, inputs: CurveInputs) -> dict:
+    first = inputs.evals[0]
+    loss = sum(point["losses"][first.name]) / max(sum(first.tokens), 1)
+    return {"arm": point["arm"], "size": point["size"], "seed": point["seed"], "eval_loss": loss,
+            "seconds": point["seconds"], "rows": point["rows"]}
 
 
-def report_markdown(result: dict) -> str:
-    lines = ["# Learning curve", "", f"Base model (0 examples): eval loss {result['base_eval_loss']:.4f} "
-             f"(perplexity {result['base_perplexity']:.2f}).", "",
-             "| arm | examples | seeds | eval loss | 95% CI | perplexity |", "|---|---|---|---|---|---|"]
-    for s in result["summary"]:
-        ci = f"±{s['ci95']:.4f}" if s["ci95"] is not None else "n/a (one seed)"
-        lines.append(f"| {s['arm']} | {s['size']} | {s['seeds']} | {s['eval_loss']:.4f} | {ci} | "
-                     f"{s['perplexity']:.2f} |")
-    lines.append("")
-    if result["examples_for_95pct_gain"] is not None:
-        lines.append(f"The curve flattens around {result['examples_for_95pct_gain']} examples: that many give 95% "
-                     "of the gain over the base model that the largest size gives.")
-    else:
-        lines.append("Training did not improve on the base model: no flattening point.")
-    f = result["power_law"]
-    if f:
-        def pm(name: str) -> str:
-            return f"{f[name]:.3f}" + (f" ± {f[name + '_se']:.3f}" if f.get(name + "_se") is not None else "")
-
-        lines.append(f"Power-law fit (± one standard error): loss(n) = ({pm('a')}) * n^-({pm('b')}) + ({pm('c')}); "
-                     f"it predicts {result['predicted_loss_at_2x']:.4f} for twice the largest size, an "
-                     "extrapolation as uncertain as those errors say.")
-    else:
-        lines.append(result.get("power_law_note") or "No power-law fit.")
-    lines += ["", "![learning curve](curve.png)", ""]
-    return "\n".join(lines)
+def _costs(model, inputs: CurveInputs, cfg: TrainConfig, device: str, fixed_s: float) -> Costs:
+    """Per-arm row lengths (from the first rows each arm would train on) and the training throughput,
+    measured on three real optimizer steps (the adapter is re-initialised before every point anyway)."""
+    row_tokens = {}
+    for name, arm in inputs.arms.items():
+        sample = arm.take(cfg.seed, rows=64)
+        row_tokens[name] = sum(len(e.input_ids) for e in sample) / max(len(sample), 1)
+    sample = inputs.arms["curated"].take(cfg.seed, rows=cfg.batch_size * cfg.grad_accum * 3)
+    init_lora(model, cfg.seed)
+    res = train_lora(model, inputs.tok.pad_token_id, sample, None, cfg.model_copy(update={"max_steps": 3}), device)
+    return Costs(res.tokens_per_s, fixed_s, row_tokens, cfg.epochs)
 
 
-def rerender(out: Path) -> dict:
-    """Recompute the summary, fit, plot and report of a finished curve from its ``curve.json``."""
-    saved = json.loads((out / "curve.json").read_text())
-    points = [Point(**p) for p in saved["points"]]
-    return write_curve(out, saved["base_eval_loss"], points, saved["data"], TrainConfig(**saved["config"]))
+def _sizes_and_seeds(inputs: CurveInputs, cfg: TrainConfig, costs: Costs, plan: bool, say) -> tuple[list[int], int]:
+    """The sizes (capped at the smallest arm; 'all' is that cap) and seeds: given, or planned to fit the
+    time budget (``plan``); with a budget and given sizes, the estimate and a warning when it will not fit."""
+    cc = cfg.curve
+    for arm in inputs.arms.values():
+        arm.take(cfg.seed, rows=0)  # a strategy arm learns its rows when first asked
+    capacity = min(len(arm.rows) for arm in inputs.arms.values())
+    sizes = sorted({capacity if s == "all" else min(int(s), capacity) for s in cc.sizes})
+    seeds = cc.seeds
+    budget_s = cc.budget_minutes * 60 if cc.budget_minutes else None
+    if plan and budget_s:
+        sizes, seeds, line = pick_sizes_and_seeds(costs, budget_s, capacity)
+        say(line)
+    say(describe(costs, sizes, seeds, budget_s))
+    return sizes, seeds
 
 
-if __name__ == "__main__":  # python -m train.curve RUN_DIR: re-plot a finished curve without retraining
-    import sys
-
-    print(report_markdown(rerender(Path(sys.argv[1]))))
+def clear(out: Path) -> None:
+    """Remove every file a curve writes (what ``--overwrite`` starts from)."""
+    for name in CURVE_FILES:
+        target = out / name
+        shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
