@@ -110,9 +110,12 @@ class Dist:
             except Exception as exc:  # noqa: BLE001 - handed to the other ranks, then re-raised here
                 error, box = exc, [None, f"{type(exc).__name__}: {exc}"]
         dist.broadcast_object_list(box, src=0)
-        if error is not None:
-            raise error
         if box[1] is not None:
+            # rank 0 waits until every rank has the error: leaving at once could close the group under
+            # a rank still receiving it, which would then report a lost connection instead
+            dist.barrier()
+            if error is not None:
+                raise error
             raise MainRankError(f"rank 0 failed: {box[1]}")
         return box[0]
 
