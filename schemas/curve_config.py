@@ -35,22 +35,22 @@ class CurveSettings(Section):
         "examples", description="examples: every arm trains on the same number of rows; tokens: on the same "
         "number of trained assistant tokens as the curated arm (a longer-answer arm cannot win on volume)")
     defect_prompts: int = Field(
-        60, ge=1, description="held-out prompts (from the first --eval file) each defect continuation is scored "
-        "as an answer to: 60 gave margins with intervals of about +-0.05 in the pilot")
+        40, ge=1, description="held-out prompts (from the first --eval file) each defect continuation is scored "
+        "as an answer to (each class costs this many rows of scoring per point)")
     min_defect_rows: int = Field(
         3, ge=1, description="a defect class is measured only with at least this many distinct continuations "
         "(rejected rows of that reason, plus the packaged refusals)")
     generation_prompts: int = Field(
-        40, ge=0, description="held-out prompts answered by sampling at every point (0: no generations)")
+        32, ge=0, description="held-out prompts answered by sampling at every point (0: no generations)")
     samples_per_prompt: int = Field(
         1, ge=1, description="sampled answers per prompt and point (each point has its seeds too)")
     temperature: float = Field(
         1.0, gt=0, description="sampling temperature: 1.0 shows what the model prefers; greedy decoding hides "
         "any defect the model prefers less than half the time")
     max_new_tokens: int = Field(
-        160, ge=8, description="answer length cap; answers that stop there are counted apart, not as truncated")
+        128, ge=8, description="answer length cap; answers that stop there are counted apart, not as truncated")
     eval_batch_tokens: int = Field(
-        4096, ge=256, description="padded tokens per evaluation batch (rows sorted by length, so padding is small)")
+        1024, ge=128, description="padded tokens per evaluation batch (rows sorted by length, so padding is small)")
     bootstrap: int = Field(2000, ge=200, description="bootstrap resamples over eval rows and seeds")
     budget_minutes: float | None = Field(
         None, gt=0, description="plan the curve to fit this many minutes (measured throughput); None: no plan")

@@ -223,8 +223,8 @@ def train(
         fail("--eval: one training run evaluates on one file; several are for --curve", EXIT_USAGE)
     from sieve.commands.train import run_train_command
 
-    raise typer.Exit(run_train_command(data, output, model, eval_files[0] if eval_files else None, config, None,
-                                       None, epochs, max_steps, qlora, merge, overwrite=overwrite))
+    raise typer.Exit(run_train_command(data, output, model, eval_files[0] if eval_files else None, config, epochs,
+                                       max_steps, qlora, merge, overwrite=overwrite))
 
 
 curve_cli = typer.Typer(help="Learning-curve reports (a curve is trained by `sieve train --curve`).",

@@ -98,9 +98,13 @@ def _append(out: Path, point: dict) -> None:
 
 
 def measure(model, inputs: CurveInputs, cfg: TrainConfig, device: str, bf16: bool, seed: int) -> dict:
-    """Every metric of one point: per-row losses of each eval and defect set, and sampled answers."""
-    from train.sampling import check_answers, sample_answers, summarise_answers
+    """Every metric of one point: per-row losses of each eval and defect set, and sampled answers. With
+    ``bf16`` a bf16 copy of the model does it all (:func:`train.sampling.bf16_copy`: ~1.3x autocast's speed
+    for losses, 4x for decoding), the same way at every point, base model included."""
+    from train.sampling import bf16_copy, check_answers, sample_answers, summarise_answers
 
+    if bf16:
+        model, bf16 = bf16_copy(model), False
     pad = inputs.tok.pad_token_id
     losses = {s.name: row_losses(model, s.examples, pad, device, bf16, cfg.curve.eval_batch_tokens)
               for s in inputs.evals + inputs.defects}

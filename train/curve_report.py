@@ -156,11 +156,20 @@ def write_curve(out: Path, resamples: int = 2000, fit_min_sizes: int = 4) -> dic
     result = {"plan": {k: v for k, v in plan.items() if k not in ("eval_tokens", "defect_ref_index")},
               "summary": summary, "shape": curve_shape(plan, summary, fit_min_sizes), "comparisons": [c.__dict__ | {"favours": c.favours} for c in comparisons],
               "length_correlation": length_correlation(plan, points),
-              "points": [{k: v for k, v in p.items() if k != "losses"} for p in points]}
+              "points": [_brief_point(p) for p in points]}
     _write(out / "curve.json", json.dumps(result, indent=1))
     plot_curve(out / "curve.png", plan, summary)
     _write(out / "curve.md", report_markdown(result))
     return result
+
+
+def _brief_point(point: dict) -> dict:
+    """A point without its per-row losses and answer texts (those stay in points.jsonl)."""
+    gen = point.get("generation")
+    brief = {k: v for k, v in point.items() if k not in ("losses", "generation")}
+    if gen:
+        brief["generation"] = {k: v for k, v in gen.items() if k not in ("texts", "reasons", "flagged_rows")}
+    return brief
 
 
 def _write(path: Path, text: str) -> None:

@@ -16,9 +16,10 @@ from pathlib import Path
 
 import torch
 
-# Reasons that are not a defect of one answer: duplicates among a point's own answers, or limits of the
-# training setup rather than of the answer.
-NOT_ANSWER_DEFECTS = ("dedup.", "length.response_too_long", "length.prompt_too_long", "contamination.")
+# Reasons that are not a defect of one answer: duplicates among a point's own answers, limits of the
+# training setup, and defects of the eval prompt itself (the same for every arm).
+NOT_ANSWER_DEFECTS = ("dedup.", "length.response_too_long", "length.prompt_too_long", "contamination.",
+                      "content.placeholder_prompt", "content.external_reference")
 
 
 @dataclass
@@ -118,4 +119,5 @@ def summarise_answers(answers: list[Answer], reasons: list[list[str]]) -> dict:
     return {"answers": n, "flagged": sum(bool(c) for c in reasons) / n if n else None,
             "per_reason": {k: v / n for k, v in sorted(per.items())}, "capped": sum(a.capped for a in answers) / n if n else None,
             "mean_tokens": sum(a.tokens for a in answers) / n if n else None,
-            "flagged_rows": [int(bool(c)) for c in reasons]}
+            "flagged_rows": [int(bool(c)) for c in reasons], "reasons": reasons,
+            "texts": [a.text for a in answers]}

@@ -20,35 +20,22 @@ def _config(config: Path | None, **overrides):
     return load_config_or_fail(load_train_config, config, **overrides)
 
 
-def _sizes(curve: str) -> list:
-    try:
-        return [s if s == "all" else int(s) for s in (x.strip() for x in curve.split(",")) if s]
-    except ValueError:
-        fail(f"--curve {curve!r}: expected sizes like 50,100,200,all", EXIT_USAGE)
-
-
-def run_train_command(data, output, model, eval_file, config, curve, seeds, epochs, max_steps, qlora, merge,
+def run_train_command(data, output, model, eval_file, config, epochs, max_steps, qlora, merge,
                       overwrite: bool = False) -> int:
+    """One training run (a learning curve is :func:`sieve.commands.curve.run_curve_command`)."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    cfg = _config(config, model=model, epochs=epochs, max_steps=max_steps, curve_seeds=seeds,
-                  curve_sizes=_sizes(curve) if curve else None, qlora=qlora or None, merge=merge or None)
+    cfg = _config(config, model=model, epochs=epochs, max_steps=max_steps, qlora=qlora or None, merge=merge or None)
     if not data.exists():
         fail(f"{data}: no such file or folder", EXIT_USAGE)
     if eval_file is not None and not eval_file.exists():
         fail(f"--eval {eval_file}: no such file or folder", EXIT_USAGE)
     from curate.errors import SieveError
-    from train.curve import run_curve
     from train.distributed import env_rank
     from train.errors import TrainUsageError
     from train.recipe import run_train
 
     rank = env_rank()
     try:
-        if curve:
-            result = run_curve(data, output, cfg, eval_file, say=out.print)
-            out.print((output / "curve.md").read_text(), markup=False)
-            out.print(f"curve: {output}/curve.json, curve.png, curve.md")
-            return 0 if result else 1
         with progress(disable=rank != 0) as bar:
             task = bar.add_task("training", total=None, rate="")
 
