@@ -166,3 +166,20 @@ def test_an_interrupted_curve_resumes_from_its_finished_points(tiny, run, tmp_pa
     assert f"{before - 1} of 12 points already done" in again.stderr
     lines = [json.loads(line) for line in points.read_text().splitlines()]
     assert len({(p["arm"], p["size"], p["seed"]) for p in lines}) == len(lines) == 13
+
+
+def test_a_time_budget_plans_the_curve_or_warns_that_it_will_not_fit(tiny, run, tmp_path):
+    from train.curve import run_curve
+
+    said = []
+    cfg = cfg_for(tiny, sizes=[8], seeds=1, generation_prompts=0, budget_minutes=0.001)
+    run_curve(run, tmp_path / "given", cfg, say=said.append)
+    assert any("WARNING: more than the" in line for line in said), said  # sizes given: estimated and warned
+    said.clear()
+    result = run_curve(run, tmp_path / "planned", cfg, say=said.append, plan_sizes=True)
+    plan = json.loads((tmp_path / "planned" / "curve_plan.json").read_text())
+    assert plan["planned"] == {"sizes": [25], "seeds": 2} and any(line.startswith("plan:") for line in said)
+    assert {r["size"] for r in result["summary"]} == {0, 25}
+    said.clear()
+    run_curve(run, tmp_path / "planned", cfg, say=said.append, plan_sizes=True)  # a re-run keeps its plan
+    assert "resuming the planned curve: sizes [25], 2 seeds" in said and "6 of 6 points already done" in said

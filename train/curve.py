@@ -70,10 +70,16 @@ def _plan_file(out: Path, inputs: CurveInputs, cfg: TrainConfig, overwrite: bool
             raise CheckpointMismatchError(
                 f"{out}: holds a curve made with other {', '.join(diffs)}; pass --overwrite to start afresh, "
                 "or choose another -o")
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(plan, indent=1))
-    os.replace(tmp, path)
+        if old.get("planned"):
+            plan["planned"] = old["planned"]  # a budget's plan is kept, so a resumed curve finishes the same one
+    _write_json(path, plan)
     return plan
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    os.replace(tmp, path)
 
 
 def finished_points(out: Path) -> dict[tuple[str, int, int], dict]:
@@ -128,7 +134,7 @@ def run_curve(data: str | Path, out: Path, cfg: TrainConfig, eval_files: list[st
     inputs = prepare_curve(data, cfg, list(eval_files or []))
     for note in inputs.notes:
         say(note)
-    _plan_file(out, inputs, cfg, overwrite)
+    plan = _plan_file(out, inputs, cfg, overwrite)
     device = pick_device()
     bf16 = use_bf16(cfg, device)
     model, _, _ = lora_model(inputs.model_dir, cfg, device)
@@ -142,7 +148,14 @@ def run_curve(data: str | Path, out: Path, cfg: TrainConfig, eval_files: list[st
                                                "seconds": time.perf_counter() - started, **base}
         _append(out, point)
     costs = _costs(model, inputs, cfg, device, done[("base", 0, cfg.seed)].get("seconds") or 60.0)
-    sizes, seeds = _sizes_and_seeds(inputs, cfg, costs, plan_sizes, say)
+    if plan_sizes and plan.get("planned"):
+        sizes, seeds = plan["planned"]["sizes"], plan["planned"]["seeds"]
+        say(f"resuming the planned curve: sizes {sizes}, {seeds} seeds")
+    else:
+        sizes, seeds = _sizes_and_seeds(inputs, cfg, costs, plan_sizes, say)
+        if plan_sizes:
+            plan["planned"] = {"sizes": sizes, "seeds": seeds}
+            _write_json(out / "curve_plan.json", plan)
     todo = [(size, seed, arm) for size in sizes for seed in range(cfg.seed, cfg.seed + seeds) for arm in inputs.arms]
     estimate = {key: costs.point_seconds(key[2], key[0]) for key in todo}
     left = [k for k in todo if (k[2], k[0], k[1]) not in done]
