@@ -109,32 +109,46 @@ class NearResult:
 
 
 def candidate_pairs(sig: np.ndarray, eligible: np.ndarray, bands: int, rows_per_band: int) -> np.ndarray:
-    """Pairs (i, j), i < j, that share at least one LSH band bucket.
+    """Pairs (i, j), i < j, that share at least one LSH band bucket (see :func:`bucket_pairs`)."""
+    idx = np.flatnonzero(eligible)
+    keys = band_keys(sig[idx], bands, rows_per_band)
+    pairs = [bucket_pairs(keys[:, band], idx) for band in range(bands)]
+    return unique_pairs(np.concatenate(pairs) if pairs else np.empty((0, 2), dtype=np.int64))
+
+
+def band_keys(sig: np.ndarray, bands: int, rows_per_band: int) -> np.ndarray:
+    """Each row's LSH bucket key in every band (``len(sig)`` x ``bands``, uint64)."""
+    keys = np.empty((sig.shape[0], bands), dtype=_U64)
+    for band in range(bands):
+        keys[:, band] = _band_key(np.ascontiguousarray(sig[:, band * rows_per_band:(band + 1) * rows_per_band]))
+    return keys
+
+
+def bucket_pairs(key: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Pairs of ``ids`` (ascending) that share a bucket ``key`` of one band.
 
     Within a bucket each member is paired with the bucket's first member and with its predecessor,
     which links every true cluster while keeping the pair count linear in the bucket size.
     """
-    idx = np.flatnonzero(eligible)
-    pairs = []
-    for band in range(bands):
-        block = np.ascontiguousarray(sig[idx, band * rows_per_band:(band + 1) * rows_per_band])
-        key = _band_key(block)
-        order = np.argsort(key, kind="stable")
-        k_sorted = key[order]
-        first_of_run = np.r_[True, k_sorted[1:] != k_sorted[:-1]]
-        run_id = np.cumsum(first_of_run) - 1
-        run_start = np.flatnonzero(first_of_run)
-        members = ~first_of_run
-        if not members.any():
-            continue
-        cur = idx[order[members]]
-        head = idx[order[run_start[run_id[members]]]]
-        prev = idx[order[np.flatnonzero(members) - 1]]
-        pairs.append(np.stack([head, cur], axis=1))
-        pairs.append(np.stack([prev, cur], axis=1))
-    if not pairs:
+    order = np.argsort(key, kind="stable")
+    k_sorted = key[order]
+    first_of_run = np.r_[True, k_sorted[1:] != k_sorted[:-1]]
+    members = ~first_of_run
+    if not members.any():
         return np.empty((0, 2), dtype=np.int64)
-    allp = np.sort(np.concatenate(pairs), axis=1)
+    run_id = np.cumsum(first_of_run) - 1
+    run_start = np.flatnonzero(first_of_run)
+    cur = ids[order[members]]
+    head = ids[order[run_start[run_id[members]]]]
+    prev = ids[order[np.flatnonzero(members) - 1]]
+    return np.concatenate([np.stack([head, cur], axis=1), np.stack([prev, cur], axis=1)]).astype(np.int64)
+
+
+def unique_pairs(pairs: np.ndarray) -> np.ndarray:
+    """``pairs`` as (smaller, larger), without self-pairs and repeats, sorted."""
+    if not len(pairs):
+        return np.empty((0, 2), dtype=np.int64)
+    allp = np.sort(pairs, axis=1)
     allp = allp[allp[:, 0] != allp[:, 1]]
     n = int(allp.max()) + 1 if len(allp) else 1
     keys = np.unique(allp[:, 0] * n + allp[:, 1])  # 1-D unique is far faster than unique(axis=0)
@@ -163,9 +177,6 @@ def verify(sig: np.ndarray, pairs: np.ndarray, threshold: float, chunk: int = 20
 def near_duplicates(texts: list[str], cfg: DedupConfig,
                     on_progress: Callable[[int], None] | None = None) -> NearResult:
     """Cluster ``texts`` by near-duplicate similarity (see the module docstring)."""
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
     n = len(texts)
     texts = [t[: cfg.max_chars] for t in texts]
     perms = datasketch_permutations(cfg.num_perm, cfg.seed)
@@ -184,6 +195,16 @@ def near_duplicates(texts: list[str], cfg: DedupConfig,
     bands, rows_per_band = lsh_params(cfg.lsh_threshold, cfg.num_perm)
     pairs = candidate_pairs(sig, eligible, bands, rows_per_band)
     good, sims = verify(sig, pairs, max(cfg.threshold - cfg.verify_margin, cfg.lsh_threshold))
+    cluster, best = clusters_from_pairs(n, good, sims)
+    return NearResult(cluster=cluster, similarity=best, candidates=len(pairs), verified=len(good))
+
+
+def clusters_from_pairs(n: int, good: np.ndarray, sims: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Connected components of the verified pairs among ``n`` texts: per text its cluster id (-1 when it
+    is in no pair) and its best verified similarity (0 when none)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
     cluster = np.full(n, -1, dtype=np.int64)
     best = np.zeros(n, dtype=np.float32)
     if len(good):
@@ -194,7 +215,7 @@ def near_duplicates(texts: list[str], cfg: DedupConfig,
         cluster[in_pair] = labels[in_pair]
         np.maximum.at(best, good[:, 0], sims)
         np.maximum.at(best, good[:, 1], sims)
-    return NearResult(cluster=cluster, similarity=best, candidates=len(pairs), verified=len(good))
+    return cluster, best
 
 
 def shingle_sets(texts: list[str], cfg: DedupConfig) -> list[np.ndarray]:

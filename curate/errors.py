@@ -23,3 +23,7 @@ class OutputError(SieveError):
 
 class IncompleteRunError(SieveError):
     """A run folder without a complete manifest.json (a run that was killed, or not a run folder)."""
+
+
+class EngineError(SieveError):
+    """The chosen engine cannot run: Ray is not installed or not reachable, or a setting it does not support."""

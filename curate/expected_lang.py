@@ -47,9 +47,12 @@ def expected_languages(frame: pl.DataFrame, sc: SignalsConfig) -> tuple[dict[str
     return expected, shares
 
 
-def with_expected_languages(frame: pl.DataFrame, sc: SignalsConfig) -> pl.DataFrame:
-    """Add ``expected_langs`` (list of language codes) to every row (see :func:`expected_languages`)."""
-    expected, _ = expected_languages(frame, sc)
+def with_expected_languages(frame: pl.DataFrame, sc: SignalsConfig,
+                            expected: dict[str, list[str]] | None = None) -> pl.DataFrame:
+    """Add ``expected_langs`` (list of language codes) to every row (see :func:`expected_languages`);
+    ``expected``: the languages decided already on the whole data set (a frame that is one part of it)."""
+    if expected is None:
+        expected, _ = expected_languages(frame, sc)
     table = pl.DataFrame({"source_file": list(expected), "expected_langs": list(expected.values())},
                          schema={"source_file": pl.String, "expected_langs": pl.List(pl.String)})
     return frame.join(table, on="source_file", how="left", maintain_order="left").with_columns(

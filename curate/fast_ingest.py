@@ -24,17 +24,29 @@ class FastResult:
     frame: pl.DataFrame
     format: str
     fields: dict[str, float]
+    columns: tuple[str, ...] = ()  # the source columns in file order (they order ``metadata``'s keys)
+
+
+def is_plain_jsonl(path: Path) -> bool:
+    """Whether ``path`` is named as plain (not compressed) JSONL: the files the fast path may read."""
+    name = path.name.lower()
+    return name.endswith(".jsonl") or name.endswith(".ndjson")
 
 
 def fast_jsonl(path: Path, column_map: dict[str, str]) -> FastResult | None:
     """Read ``path`` on the fast path, or return ``None`` when it does not qualify."""
-    name = path.name.lower()
-    if not (name.endswith(".jsonl") or name.endswith(".ndjson")):
+    if not is_plain_jsonl(path):
         return None
     try:
         data = path.read_bytes()
     except OSError:
         return None  # the row-by-row path quarantines the file with the reason
+    return fast_jsonl_bytes(data, path, column_map)
+
+
+def fast_jsonl_bytes(data: bytes, path: Path, column_map: dict[str, str]) -> FastResult | None:
+    """The fast path over ``data`` (the file's bytes, or a run of its whole lines for the Ray engine);
+    ``source_line`` counts from 1 at the start of ``data``. ``None`` when the bytes do not qualify."""
     if not data.strip() or b"\n\n" in data or data.startswith(b"\n") or b"\r" in data or data[:3] == b"\xef\xbb\xbf":
         return None
     try:
@@ -67,7 +79,7 @@ def fast_jsonl(path: Path, column_map: dict[str, str]) -> FastResult | None:
         format=pl.lit("column_map" if column_map else "alpaca"),
         metadata=pl.struct(df.columns).struct.json_encode(),
     ).with_columns(row_idx=pl.lit(0, pl.Int64), id=pl.lit(None, pl.String))
-    return FastResult(frame=frame, format="alpaca", fields=dict(sorted(fields.items())))
+    return FastResult(frame=frame, format="alpaca", fields=dict(sorted(fields.items())), columns=tuple(df.columns))
 
 
 def _repeated_keys(data: bytes, columns: list[str], rows: int) -> bool:

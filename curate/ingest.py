@@ -96,7 +96,7 @@ def ingest(inputs: list[str | Path], column_map: dict[str, str] | None = None,
         frames.append(frame)
         quarantine.extend(raw.quarantine)
         summary = FileSummary(path=str(path), format=fmt, rows=frame.height, quarantined=len(raw.quarantine),
-                              sha256=_sha256(path), fields=fields)
+                              sha256=file_sha256(path), fields=fields)
         files.append(summary)
         if on_file:
             on_file(summary)
@@ -173,7 +173,7 @@ def _fill_rates(raw: RawRows) -> dict[str, float]:
     return {k: v / len(raw.rows) for k, v in sorted(counts.items())}
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     """The file's sha256, or "" for a file that cannot be read (it is quarantined with the reason)."""
     digest = hashlib.sha256()
     try:

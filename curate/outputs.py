@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import platform
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -116,6 +117,7 @@ def manifest(result: CurateResult, fmt: str, run_id: str) -> dict[str, Any]:
     return {
         "tool": "sieve curate",
         "run_id": run_id,
+        "engine": result.engine,
         "counts": counts,
         "reasons": reasons,
         "output_format": fmt,
@@ -144,9 +146,11 @@ def _languages(result: CurateResult) -> dict[str, Any]:
             "expected_languages": expected}
 
 
-def write_outputs(result: CurateResult, out_dir: str | Path, run_id: str | None = None) -> dict[str, Any]:
+def write_outputs(result: CurateResult, out_dir: str | Path, run_id: str | None = None,
+                  extra: Callable[[Path], None] | None = None) -> dict[str, Any]:
     """Write every output of a run into ``out_dir``, all at once (see :mod:`curate.run_folder`); returns
-    the manifest. The caller holds :func:`curate.run_folder.run_lock` when runs may overlap."""
+    the manifest. ``extra(stage)`` writes an engine's own files into the staging folder before the
+    manifest. The caller holds :func:`curate.run_folder.run_lock` when runs may overlap."""
     from curate.report import render_report
     from curate.run_folder import MANIFEST, commit, new_run_id, staging
 
@@ -169,6 +173,8 @@ def write_outputs(result: CurateResult, out_dir: str | Path, run_id: str | None 
 
             vecs = np.asarray(f.sort("row_idx")["embedding"].to_numpy(), dtype=np.float16)
             np.save(stage / "embeddings.npy", vecs.reshape(f.height, DIM))
+        if extra is not None:
+            extra(stage)
         man = manifest(result, fmt, run_id)
         atomic_write_text(stage / "report.html", render_report(result, man))
         atomic_write_text(stage / MANIFEST, json.dumps(man, indent=2, ensure_ascii=False, allow_nan=False))

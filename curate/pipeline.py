@@ -52,6 +52,7 @@ class CurateResult:
     eval_files: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     model_stats: object | None = None  # curate.model_signals.ScoreStats when --model-signals ran
+    engine: str = "local"  # "ray": curate.engine_ray ran it
 
 
 class Stages:
