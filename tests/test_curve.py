@@ -183,3 +183,21 @@ def test_a_time_budget_plans_the_curve_or_warns_that_it_will_not_fit(tiny, run, 
     said.clear()
     run_curve(run, tmp_path / "planned", cfg, say=said.append, plan_sizes=True)  # a re-run keeps its plan
     assert "resuming the planned curve: sizes [25], 2 seeds" in said and "6 of 6 points already done" in said
+
+
+def test_a_select_strategy_is_an_arm_ordered_as_sieve_select_orders_it(tiny, run, tmp_path):
+    import polars as pl
+
+    from train.curve_setup import prepare_curve
+    from train.heldout import content_key
+
+    eval_file = write_jsonl(tmp_path / "eval.jsonl", sample_rows(0, 20))
+    inputs = prepare_curve(run, cfg_for(tiny, arms=["quality"]), [eval_file])
+    arm = inputs.arms["quality"]
+    taken = arm.take(0, rows=30)
+    assert len(taken) == 30 and arm.take(1, rows=30) == taken  # one order for every seed
+    quality = dict(pl.read_parquet(run / "annotated.parquet", columns=["id", "quality"]).iter_rows())
+    scores = [quality[e.row_id] for e in taken]
+    assert scores == sorted(scores, reverse=True)
+    held = {content_key(r["messages"]) for r in load_conversations(eval_file)[0]}
+    assert not held & {content_key(r["messages"]) for r in arm.rows}

@@ -133,27 +133,19 @@ def raw_rows(run_dir: Path) -> tuple[list[dict], list[int]]:
 
 def strategy_arm(run_dir: Path, strategy: str, keys: set[str], tok, max_length: int, rows_needed: int) -> Arm:
     """An arm ordered by ``sieve select --strategy`` on the run (its kept or approved rows), for up to
-    ``rows_needed`` rows per seed; eval rows are left out of what it selects."""
+    ``rows_needed`` rows; eval rows are left out of what it selects. Every strategy an arm may use orders
+    rows by score or embedding alone (random is a baseline), so one selection serves every seed."""
     from curate.selection import Budget, select
 
-    cache: dict[int, list[dict]] = {}
-    notes: list[str] = []
-
-    def rows_for(seed: int) -> list[dict]:
-        if seed not in cache:
-            sel = select(run_dir, strategy, Budget(rows=rows_needed), seed=seed, max_length=max_length, tokenizer=tok)
-            cache[seed], dropped = held_out(sel.rows, keys)
-            if not notes:
-                notes.extend(sel.notes + ([f"{dropped} selected rows are eval rows or ask an eval prompt; left out"]
-                                          if dropped else []))
-        return cache[seed]
-
-    arm = Arm(strategy, [], lambda seed: [], tok, max_length, "strategy", notes)
+    arm = Arm(strategy, [], lambda seed: [], tok, max_length, "strategy")
 
     def order_for(seed: int) -> list[int]:
-        start = len(arm.rows)
-        arm.rows.extend(rows_for(seed))
-        return list(range(start, len(arm.rows)))
+        if not arm.rows:
+            sel = select(run_dir, strategy, Budget(rows=rows_needed), seed=0, max_length=max_length, tokenizer=tok)
+            arm.rows[:], dropped = held_out(sel.rows, keys)
+            arm.notes.extend(sel.notes + ([f"{dropped} selected rows are eval rows or ask an eval prompt; left out"]
+                                          if dropped else []))
+        return list(range(len(arm.rows)))
 
     arm.order_for = order_for
     return arm

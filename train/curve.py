@@ -156,6 +156,12 @@ def run_curve(data: str | Path, out: Path, cfg: TrainConfig, eval_files: list[st
         if plan_sizes:
             plan["planned"] = {"sizes": sizes, "seeds": seeds}
             _write_json(out / "curve_plan.json", plan)
+    arm_notes = [f"arm {name}: {note}" for name, arm in inputs.arms.items() for note in arm.notes]
+    if arm_notes and not set(arm_notes) <= set(plan["notes"]):
+        for note in arm_notes:
+            say(note)
+        plan["notes"] = list(dict.fromkeys(plan["notes"] + arm_notes))
+        _write_json(out / "curve_plan.json", plan)
     todo = [(size, seed, arm) for size in sizes for seed in range(cfg.seed, cfg.seed + seeds) for arm in inputs.arms]
     estimate = {key: costs.point_seconds(key[2], key[0]) for key in todo}
     left = [k for k in todo if (k[2], k[0], k[1]) not in done]
