@@ -11,13 +11,14 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from review_app import search
 from review_app.errors import OptionError, ReviewError, RunMismatchError
-from review_app.languages import conversation_text, script_mask
-from review_app.migrations import content_hash, relative_source, source_root
-from review_app.signals import STORED, signal_struct
+from review_app.import_rows import COLUMNS, store_rows
 from review_app.store import get_meta, set_meta, transaction
 
 CARRY_FLAG = "--carry-over"
@@ -94,18 +95,14 @@ def import_run(con: sqlite3.Connection, run_dir: str | Path, double_share: float
         check_run(con, run)  # raises, naming the flag
     if carry_over and not switching:
         res.notes.append(f"{CARRY_FLAG}: the store already holds {run_label(run_id)}; nothing to carry over")
-    data = _frame_rows(run, man, share)
-    with transaction(con):
+    empty = con.execute("SELECT NOT EXISTS (SELECT 1 FROM rows)").fetchone()[0]
+    with _rollback_journal(con, empty), transaction(con):
         if switching:
             res.retired = _retire(con, held)
         before = con.execute("SELECT COUNT(*) FROM rows").fetchone()[0]
-        con.executemany(
-            "INSERT INTO rows (id, run, row_idx, verdict, reasons, quality, lang, dup_cluster, format, source, "
-            "messages, metadata, prompt, double_review, content_hash, signals, scripts) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
-            "ON CONFLICT(id) DO UPDATE SET signals = excluded.signals WHERE rows.signals IS NULL", data)
+        seen = _insert(con, run, man, share, fresh=before == 0)
         res.added = con.execute("SELECT COUNT(*) FROM rows").fetchone()[0] - before
-        res.kept = len(data) - res.added
+        res.kept = seen - res.added
         if switching:
             res.carried = _carry(con, held)
             res.notes.append(f"{CARRY_FLAG}: {res.carried:,} decisions carried over from {run_label(held)}; "
@@ -113,34 +110,73 @@ def import_run(con: sqlite3.Connection, run_dir: str | Path, double_share: float
         set_meta(con, "run_id", run_id)
         set_meta(con, "double_review", repr(share))
         con.execute("INSERT OR REPLACE INTO runs VALUES (?, ?, ?)", (str(run), time.time(), json.dumps(man)))
+    if not search.AVAILABLE:
+        res.notes.append(search.SCAN_NOTE)
     return res
 
 
-def _frame_rows(run: Path, man: dict, share: float) -> list[tuple]:
-    import polars as pl
+INSERT = (f"INSERT INTO rows ({', '.join(COLUMNS)}) VALUES ({','.join('?' * len(COLUMNS))}) "
+          "ON CONFLICT(id) DO UPDATE SET signals = excluded.signals WHERE rows.signals IS NULL")
+# Page cache for the import's one transaction (KiB, negative per SQLite's convention): the id index of a
+# million rows is written in random order, and it must stay in memory or every insert reads the disk.
+IMPORT_CACHE_KIB = 512 * 1024
 
-    cols = ["id", "row_idx", "verdict", "reasons", "quality", "lang_response", "dup_cluster", "format",
-            "source_file", "source_line", "messages", "metadata", "prompt"]
-    path = run / "annotated.parquet"
-    present = [c for c in STORED if c in pl.read_parquet_schema(path) and c not in cols]
-    mask = script_mask(conversation_text(pl.col("messages"))).alias("scripts")
-    frame = pl.read_parquet(path, columns=cols + present).select(*cols, signal_struct(cols + present).alias("signals"),
-                                                                  mask)
-    root = source_root([i.get("path", "") for i in man.get("inputs", [])] or frame["source_file"].unique().to_list())
-    messages = [[{"role": m["role"], "content": m["content"]} for m in ms] for ms in frame["messages"].to_list()]
-    double = (frame["id"].hash(seed=3) % 10_000 < int(share * 10_000)).cast(pl.Int64).to_list()
-    sources = [relative_source(f"{f}:{n}", root) for f, n in zip(frame["source_file"], frame["source_line"])]
-    return [(i, str(run), idx, verdict, "\x1f".join(reasons or []), quality, lang, cluster, fmt, src,
-             json.dumps(ms, ensure_ascii=False), meta, prompt, dbl, content_hash(ms), signals, scripts)
-            for (i, idx, verdict, reasons, quality, lang, cluster, fmt, _f, _l, _m, meta, prompt, signals, scripts), ms,
-            dbl, src
-            in zip(frame.iter_rows(), messages, double, sources)]
+
+def _insert(con: sqlite3.Connection, run: Path, man: dict, share: float, fresh: bool) -> int:
+    """Insert the run's rows not in the store yet (a row already there gains its signals if it had none),
+    inside the caller's transaction; returns how many rows the run has.
+
+    Into an empty store the rows go in without the secondary indexes, which are then built once from
+    sorted data (much faster than a million random index updates); the new rows enter the full-text
+    index in one statement at the end (:func:`review_app.search.bulk_insert`)."""
+    cache = con.execute("PRAGMA cache_size").fetchone()[0]
+    con.execute(f"PRAGMA cache_size = -{IMPORT_CACHE_KIB}")
+    indexes = con.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'rows' "
+                          "AND sql IS NOT NULL").fetchall() if fresh else []
+    try:
+        for name, _ in indexes:
+            con.execute(f'DROP INDEX "{name}"')
+        seen = 0
+        with search.bulk_insert(con):
+            for chunk in store_rows(run, man, share):
+                con.executemany(INSERT, chunk)
+                seen += len(chunk)
+        for _, sql in indexes:
+            con.execute(sql)
+    finally:
+        con.execute(f"PRAGMA cache_size = {cache}")
+    return seen
+
+
+@contextmanager
+def _rollback_journal(con: sqlite3.Connection, empty: bool) -> Iterator[None]:
+    """The first import into an empty store writes through a rollback journal instead of the WAL: in WAL
+    mode every page of a 2.7 GB million-row import is written twice (to the WAL, then into the store at
+    the checkpoint), while a rollback journal of an empty store holds next to nothing. SQLite allows the
+    switch only when no other connection has the store open; otherwise the import simply stays in WAL
+    mode. WAL comes back at the end (and :func:`review_app.store.connect` sets it on every open)."""
+    switched = False
+    if empty:
+        timeout = con.execute("PRAGMA busy_timeout").fetchone()[0]
+        con.execute("PRAGMA busy_timeout = 0")  # another connection open: give up at once, not after 30 s
+        try:
+            switched = con.execute("PRAGMA journal_mode = DELETE").fetchone()[0] == "delete"
+        except sqlite3.OperationalError:  # "database is locked": a reader has it open
+            pass
+        finally:
+            con.execute(f"PRAGMA busy_timeout = {int(timeout)}")
+    try:
+        yield
+    finally:
+        if switched:
+            con.execute("PRAGMA journal_mode = WAL")
 
 
 def _retire(con: sqlite3.Connection, held: str) -> int:
     cols = ", ".join(r[1] for r in con.execute("PRAGMA table_info(rows)"))
     n = con.execute(f"INSERT INTO retired_rows ({cols}, retired_run) SELECT {cols}, ? FROM rows", (held,)).rowcount
     con.execute("UPDATE decisions SET retired = 1 WHERE retired = 0")
+    search.clear(con)  # the rows leave: so do their index entries (rowids restart with the new run)
     con.execute("DELETE FROM rows")  # moved to retired_rows above, not lost
     con.execute("DELETE FROM skipped")
     return n

@@ -13,6 +13,7 @@ import sqlite3
 import time
 from dataclasses import dataclass
 
+from review_app import search
 from review_app.languages import SCRIPT_BITS
 from review_app.store import get_row, row_dict, transaction
 
@@ -54,10 +55,10 @@ class Filters:
         if self.dup_cluster:
             clauses.append("dup_cluster = ?")
             args.append(self.dup_cluster)
-        if self.search:
-            clauses.append("(instr(lower(prompt), lower(?)) > 0 OR instr(lower(messages), lower(?)) > 0 "
-                           "OR instr(lower(coalesce(fixed_messages, '')), lower(?)) > 0)")
-            args += [self.search] * 3
+        if self.search:  # the full-text index when it can answer, else a scan (review_app.search)
+            sql, more = search.clause(self.search)
+            clauses.append(sql)
+            args += more
         return " AND ".join(clauses), args
 
 
@@ -72,7 +73,10 @@ def count(con: sqlite3.Connection, filters: Filters) -> int:
 def list_rows(con: sqlite3.Connection, filters: Filters, limit: int = 50, offset: int = 0) -> list[dict]:
     """Rows matching ``filters``, worst quality first."""
     where, args = filters.where()
-    sql = f"SELECT * FROM rows WHERE {where} ORDER BY quality, row_idx LIMIT ? OFFSET ?"
+    # The page's ids first (from the rows_next index alone with the default filters), then those rows:
+    # sorting whole rows would read every matching row of a million-row store.
+    sql = (f"SELECT * FROM rows WHERE rowid IN (SELECT rowid FROM rows WHERE {where} ORDER BY quality, row_idx "
+           "LIMIT ? OFFSET ?) ORDER BY quality, row_idx")
     return [row_dict(r) for r in con.execute(sql, [*args, limit, offset])]
 
 
@@ -100,7 +104,8 @@ def claim_next(con: sqlite3.Connection, session: str, reviewer: str, filters: Fi
     skipped, a new pass starts (the skips are forgotten) and the row says so with ``new_pass``."""
     where, args = filters.where()
     now = time.time()
-    sql = (f"SELECT * FROM rows WHERE {where} AND (lease_owner IS NULL OR lease_until < ? OR lease_owner = ?) "
+    # Only id: with the default filters the whole query is answered from the rows_next index.
+    sql = (f"SELECT id FROM rows WHERE {where} AND (lease_owner IS NULL OR lease_until < ? OR lease_owner = ?) "
            "AND id NOT IN (SELECT row_id FROM skipped WHERE session = ?) "
            "AND NOT (status = 'second_review' AND id IN (SELECT row_id FROM decisions WHERE reviewer = ? "
            "AND undone = 0 AND retired = 0 AND action IN ('accept', 'reject', 'fix'))) "

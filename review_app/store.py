@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from review_app.errors import ConflictError  # noqa: F401 - re-exported: the store raises it
+from review_app import search
 from review_app.migrations import migrate
 
 
@@ -24,12 +25,14 @@ def connect(path: str | Path) -> sqlite3.Connection:
     """Open (and create, or migrate to the current schema) the store. WAL lets readers and one writer
     work at once; a busy timeout lets two writers queue instead of failing.
 
-    Raises :class:`review_app.errors.StoreVersionError` for a store made by a newer Sieve."""
+    Raises :class:`review_app.errors.StoreVersionError` for a store made by a newer Sieve, or one with
+    a full-text index that this Python's SQLite cannot keep (:func:`review_app.search.ensure`)."""
     con = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
     con.row_factory = sqlite3.Row
     con.execute("PRAGMA journal_mode=WAL")
     con.execute("PRAGMA synchronous=NORMAL")
     migrate(con)
+    search.ensure(con)
     return con
 
 

@@ -98,6 +98,9 @@ def test_a_filter_bulk_made_before_the_record_table_gets_one(run_dir, tmp_path):
     res = bulk_filter(c, "s-ada", "ada", queue.Filters(reason="content.external_reference"), "reject", "needs a URL")
     c.execute("DROP TABLE bulk_actions")  # the store as the release before bulk records left it
     c.execute("DROP TABLE reviewers")
+    for stmt in ("DROP TRIGGER rows_fts_insert", "DROP TRIGGER rows_fts_update", "DROP TABLE rows_fts",
+                 "DROP INDEX rows_next", "CREATE INDEX rows_queue ON rows(verdict, status, quality)"):
+        c.execute(stmt)  # and before the store's scale migration (7)
     c.execute("PRAGMA user_version = 4")
     c.close()
     again = connect(path)
