@@ -229,6 +229,24 @@ class ModelSignalsConfig(_Section):
         return self
 
 
+class RayConfig(_Section):
+    """``sieve curate --engine ray``: where Ray runs and how the work is cut into tasks. Nothing here
+    changes a verdict: the Ray engine decides exactly what the local one does (tests compare them)."""
+
+    address: str | None = Field(
+        None, description="a running Ray cluster ('auto', 'ray://head:10001'; --ray-address); None: RAY_ADDRESS "
+        "if set, else a local Ray started for the run and shut down after it")
+    num_cpus: int | None = Field(
+        None, ge=1, description="CPUs of the local Ray started for the run; None: all of the machine's (ignored "
+        "when joining a cluster)")
+    range_bytes: int | None = Field(
+        None, ge=1024, description="plain JSONL files are read in byte ranges of about this size, one task each; "
+        "None: the inputs' size / (4 x the cluster's CPUs), between 1 MiB and 64 MiB, so every CPU gets a few")
+    batch_rows: int = Field(
+        8192, ge=1, description="rows per map_batches call, at most: thousands keep polars' vectorised work "
+        "efficient; fewer when the data is small, so every CPU still gets two batches")
+
+
 DEFAULT_ACTIONS: dict[str, Verdict] = {
     "structure.empty_content": "drop",
     "structure.system_not_first": "review",
@@ -283,6 +301,9 @@ class CurateConfig(_Section):
         default_factory=lambda: dict(DEFAULT_ACTIONS), description="Reason code -> verdict."
     )
     output_format: Literal["auto", "alpaca", "messages"] = "auto"
+    engine: Literal["local", "ray"] = Field(
+        "local", description="local: one process (polars uses every core); ray: Ray tasks on a cluster (--engine)")
+    ray: RayConfig = Field(default_factory=RayConfig)
 
     @field_validator("actions", mode="before")
     @classmethod

@@ -149,6 +149,10 @@ def curate(
     model: Annotated[Optional[str], typer.Option(
         "--model", help="With --model-signals: 'smollm2' (default, shipped), a local HF folder or a hub id.")] = None,
     explain: Annotated[bool, typer.Option("--explain", help="List every rule, its default and why; then exit.")] = False,
+    engine: Annotated[Optional[str], typer.Option(
+        "--engine", help="local (default: one process) or ray (Ray tasks; pip install -e '.[ray]'): same verdicts.")] = None,
+    ray_address: Annotated[Optional[str], typer.Option(
+        "--ray-address", help="With --engine ray: the cluster to join (else RAY_ADDRESS, else a local Ray).")] = None,
 ) -> None:
     """Validate, deduplicate and score every row; write curated/review/rejected sets and a report.
 
@@ -160,6 +164,7 @@ def curate(
       sieve curate outputs.json -o runs/x --eval self_instruct.jsonl --config strict.toml
       sieve curate chats.jsonl -o runs/chats --role-map Kunde=user --role-map Berater=assistant
       sieve curate data.jsonl -o runs/scored --model-signals
+      sieve curate big/*.jsonl -o runs/big --engine ray --ray-address auto
       sieve curate --explain
     """
     from sieve.commands.curate import run_curate_command, run_explain
@@ -171,7 +176,7 @@ def curate(
     raise typer.Exit(run_curate_command(inputs, output, config, eval_files or [], output_format,
                                         parse_column_map(column_map),
                                         parse_column_map(role_map, "--role-map", "Kunde=user"),
-                                        model_signals, model, semantic))
+                                        model_signals, model, semantic, engine, ray_address))
 
 
 @app.command()

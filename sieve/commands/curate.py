@@ -39,19 +39,26 @@ def run_explain(config: Path | None) -> int:
 def run_curate_command(inputs: list[str], output: Path, config: Path | None, eval_files: list[str],
                        output_format: str | None, column_map: dict[str, str],
                        role_map: dict[str, str] | None = None, model_signals: bool = False,
-                       model: str | None = None, semantic: bool = False) -> int:
+                       model: str | None = None, semantic: bool = False, engine: str | None = None,
+                       ray_address: str | None = None) -> int:
     from curate.outputs import write_outputs
     from curate.pipeline import run_curate
     from curate.run_folder import prepare_output, run_lock
 
     flags = {"output_format": output_format, "ingest.column_map": column_map, "ingest.role_map": role_map,
              "model_signals.enabled": model_signals, "model_signals.model": model,
-             "dedup.semantic": semantic}
+             "dedup.semantic": semantic, "engine": engine, "ray.address": ray_address}
     overrides = {key: value for key, value in flags.items() if value}  # a flag not given changes nothing
     cfg = load_config(config, **overrides)
+    if ray_address and cfg.engine != "ray":
+        fail("--ray-address: only with --engine ray", EXIT_USAGE)
     start = time.perf_counter()
     existed = output.exists()
     try:
+        if cfg.engine == "ray":
+            from curate.engine_ray import check_supported
+
+            check_supported(cfg)  # a missing Ray or an unsupported flag fails before anything starts
         prepare_output(output)  # before any work: a bad -o fails in a second, not after the pipeline
         with run_lock(output), progress() as bar:
             tasks: dict[str, int] = {}
@@ -66,8 +73,15 @@ def run_curate_command(inputs: list[str], output: Path, config: Path | None, eva
                 bar.update(tasks[name], completed=done, total=max(total, 1), rate=rate)
 
             # the output folder is never read back as input, even when it sits inside an input folder
-            result = run_curate(inputs, cfg, eval_files, hook=hook, exclude=[output])
-            man = write_outputs(result, output)
+            if cfg.engine == "ray":
+                from curate.engine_ray import run_curate_ray, write_parts
+
+                run = run_curate_ray(inputs, cfg, eval_files, hook=hook, exclude=[output])
+                result = run.result
+                man = write_outputs(result, output, extra=lambda stage: write_parts(run.blocks, stage / "annotated"))
+            else:
+                result = run_curate(inputs, cfg, eval_files, hook=hook, exclude=[output])
+                man = write_outputs(result, output)
     except SieveError as exc:
         if not existed and output.is_dir() and not any(output.iterdir()):
             output.rmdir()  # a run that failed leaves no empty folder it made behind
@@ -120,5 +134,6 @@ def print_summary(man: dict, seconds: float, output: Path) -> None:
     if man.get("skipped_inputs"):
         out.print(f"  skipped {len(man['skipped_inputs'])} file(s) in the inputs: "
                   + "; ".join(man["skipped_inputs"][:5]) + (" ..." if len(man["skipped_inputs"]) > 5 else ""))
-    out.print(f"  outputs: {output}/ (curated.jsonl, review.jsonl, rejected.jsonl, annotated.parquet, "
+    parts = ", annotated/ (Parquet parts)" if man.get("engine") == "ray" else ""
+    out.print(f"  outputs: {output}/ (curated.jsonl, review.jsonl, rejected.jsonl, annotated.parquet{parts}, "
               f"report.html, manifest.json)")
