@@ -39,7 +39,7 @@ def _json_string(s):
     return pl.when(s.is_null()).then(pl.lit("null")).otherwise(quoted)
 
 
-def _messages_json(messages, keys: tuple[str, str]):
+def messages_json(messages, keys: tuple[str, str]):
     """A polars expression: a ``messages`` list column as a JSON list of objects with ``keys`` in this
     order, with json.dumps' separators (``", "`` and ``": "``)."""
     import polars as pl
@@ -69,9 +69,9 @@ def store_columns(run: Path, files: dict[str, str], present: list[str], share: f
         pl.col("lang_response").alias("lang"), pl.col("dup_cluster"), pl.col("format"),
         pl.concat_str([pl.col("source_file").replace_strict(files, return_dtype=pl.String), pl.lit(":"),
                        pl.col("source_line").cast(pl.String)]).alias("source"),
-        _messages_json(msgs, ("role", "content")).alias("messages"), pl.col("metadata"), pl.col("prompt"),
+        messages_json(msgs, ("role", "content")).alias("messages"), pl.col("metadata"), pl.col("prompt"),
         (pl.col("id").hash(seed=3) % 10_000 < int(share * 10_000)).cast(pl.Int64).alias("double_review"),
-        _messages_json(msgs, ("content", "role")).map_batches(_sha256, return_dtype=pl.String).alias("content_hash"),
+        messages_json(msgs, ("content", "role")).map_batches(_sha256, return_dtype=pl.String).alias("content_hash"),
         signal_struct(present).alias("signals"),
         script_mask(conversation_text(pl.col("messages"))).alias("scripts"),
     ]

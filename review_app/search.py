@@ -33,7 +33,9 @@ CREATE = ("CREATE VIRTUAL TABLE rows_fts USING fts5(imported, fixed, content='',
           "tokenize='unicode61 remove_diacritics 2')")
 INSERT_TRIGGER = ("CREATE TRIGGER rows_fts_insert AFTER INSERT ON rows BEGIN "
                   "INSERT INTO rows_fts(rowid, imported, fixed) VALUES (new.rowid, {new_m}, {new_f}); END")
-UPDATE_TRIGGER = ("CREATE TRIGGER rows_fts_update AFTER UPDATE OF messages, fixed_messages ON rows BEGIN "
+# Every decision writes fixed_messages; only a change of text touches the index.
+UPDATE_TRIGGER = ("CREATE TRIGGER rows_fts_update AFTER UPDATE OF messages, fixed_messages ON rows WHEN "
+                  "old.messages IS NOT new.messages OR old.fixed_messages IS NOT new.fixed_messages BEGIN "
                   "INSERT INTO rows_fts(rows_fts, rowid, imported, fixed) VALUES ('delete', old.rowid, {old_m}, {old_f}); "
                   "INSERT INTO rows_fts(rowid, imported, fixed) VALUES (new.rowid, {new_m}, {new_f}); END")
 # Scripts written without spaces between words: unicode61 makes a whole clause one token, so a word
