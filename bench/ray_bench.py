@@ -42,7 +42,7 @@ def main() -> None:
 
     import ray
 
-    from curate.engine_ray import _ONE_THREAD, run_curate_ray
+    from curate.engine_ray import TASK_ENV, run_curate_ray
 
     cfg = CurateConfig()
     with tempfile.TemporaryDirectory() as tmp:
@@ -59,7 +59,7 @@ def main() -> None:
         for cpus in args.cpus:
             start = time.perf_counter()
             ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False,
-                     runtime_env={"env_vars": _ONE_THREAD})
+                     runtime_env={"env_vars": TASK_ENV})
             run_curate_ray([data], cfg)
             cold = time.perf_counter() - start
             start = time.perf_counter()

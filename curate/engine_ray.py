@@ -44,7 +44,7 @@ from schemas.config import CurateConfig
 
 _ARROW = pl.CompatLevel.oldest()  # large_string, not string_view: what every Ray Data version reads
 # Ray schedules one task per CPU; the libraries inside a task then use one thread each, not all cores.
-_ONE_THREAD = {"POLARS_MAX_THREADS": "1", "NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+TASK_ENV = {"POLARS_MAX_THREADS": "1", "NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
 
 
 @dataclass
@@ -82,7 +82,7 @@ def ray_session(cfg: CurateConfig) -> Iterator[int]:
                                                                         "include_dashboard": False}
         try:
             ray.init(**kwargs, logging_level=logging.ERROR, log_to_driver=False,
-                     runtime_env={"env_vars": _ONE_THREAD})
+                     runtime_env={"env_vars": TASK_ENV})
         except (ConnectionError, RuntimeError, ValueError) as exc:
             raise EngineError(f"cannot join the Ray cluster at {address!r}: {str(exc).splitlines()[0]}") from None
     ctx = DataContext.get_current()
@@ -113,7 +113,7 @@ def signals_batch(batch, cfg: CurateConfig, offsets: pl.DataFrame, evals: pl.Dat
                   perms: np.ndarray, bands: int, rows_per_band: int):
     """Pass 1 over an Arrow batch: global numbering and ids, views, exact keys, signals, MinHash."""
     from curate.dedup_near import band_keys, signatures
-    from curate.pipeline import _signals
+    from curate.pipeline import row_signals
 
     frame = (pl.from_arrow(batch).join(offsets, on="_part", how="left", maintain_order="left")
              .with_columns(row_idx=pl.col("_row0") + pl.col("_local"),
@@ -121,7 +121,7 @@ def signals_batch(batch, cfg: CurateConfig, offsets: pl.DataFrame, evals: pl.Dat
              .with_columns(id=stable_ids()).select(list(FRAME_SCHEMA)))
     frame = with_views(frame)
     keys = frame.select(exact_keys())
-    frame = _signals(frame, cfg, evals, lambda n: None)
+    frame = row_signals(frame, cfg, evals, lambda n: None)
     if cfg.dedup.near:
         d = cfg.dedup
         sig = signatures([t[: d.max_chars] for t in frame.select(near_text())["text"].to_list()], d, perms)

@@ -91,7 +91,7 @@ def curate_frame(frame: pl.DataFrame, cfg: CurateConfig, evals: pl.DataFrame | N
     with st.stage("near dedup", n) as advance:
         frame = _near(frame, cfg, advance)
     with st.stage("signals", n) as advance:
-        frame = _signals(frame, cfg, evals, advance)
+        frame = row_signals(frame, cfg, evals, advance)
     if cfg.model_signals.enabled:
         frame = _model_signals(frame, cfg, st)
     if cfg.dedup.semantic:
@@ -153,8 +153,10 @@ def _model_signals(frame: pl.DataFrame, cfg: CurateConfig, st: Stages) -> pl.Dat
     return frame.join(scores, on="row_idx", how="left", maintain_order="left")
 
 
-def _signals(frame: pl.DataFrame, cfg: CurateConfig, evals: pl.DataFrame | None,
-             advance: Callable[[int], None], chunk: int = 200_000) -> pl.DataFrame:
+def row_signals(frame: pl.DataFrame, cfg: CurateConfig, evals: pl.DataFrame | None,
+                advance: Callable[[int], None], chunk: int = 200_000) -> pl.DataFrame:
+    """Every signal and the contamination check: per row, so any slice of the rows gets the values the
+    whole frame would (the Ray engine calls it per batch). Needs the columns of :func:`with_views`."""
     # In chunks: list-valued intermediates (words, 3-grams) of a million rows at once cost gigabytes.
     parts = []
     for start in range(0, max(frame.height, 1), chunk):  # an empty frame still gets every column
