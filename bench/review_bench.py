@@ -10,6 +10,11 @@
     python bench/review_bench.py runs/alpaca            # a `sieve curate` output folder (52k rows)
     python bench/review_bench.py runs/alpaca --store    # the store part only
     python bench/review_bench.py runs/alpaca --pages    # the Progress and Stats pages only
+    python bench/review_bench.py runs/alpaca --scale    # the store at 52k and at 1,000,000 rows
+
+4. ``--scale [--rows N]``: the store on the 52k run and on an N-row run (default 1,000,000) built from
+   it (bench/review_scale.py): import seconds, next-row latency, text search through the FTS5 index.
+   Targets: import under 60 s, next row under 300 ms at 1M rows.
 """
 
 from __future__ import annotations
@@ -205,8 +210,15 @@ def browser_bench(db: Path) -> None:
 
 
 def main() -> None:
-    run = Path(next((a for a in sys.argv[1:] if not a.startswith("--")), ROOT / "runs" / "alpaca"))
-    only = {a for a in sys.argv[1:] if a in ("--store", "--pages")}
+    args = [a for i, a in enumerate(sys.argv[1:]) if not a.startswith("--") and sys.argv[i] != "--rows"]
+    run = Path(args[0] if args else ROOT / "runs" / "alpaca")
+    only = {a for a in sys.argv[1:] if a in ("--store", "--pages", "--scale")}
+    if "--scale" in only:
+        from bench.review_scale import scale_bench
+
+        rows = int(sys.argv[sys.argv.index("--rows") + 1]) if "--rows" in sys.argv else 1_000_000
+        scale_bench(run, rows)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         from review_app.importer import import_run
         from review_app.store import connect

@@ -85,7 +85,10 @@ def filters_ui(con) -> queue.Filters:
                           "characters and Japanese kanji; Kana: Japanese; Other: any script not listed.")
     qmin, qmax = sb.slider("Quality", 0.0, 1.0, (0.0, 1.0), 0.05, key="f_quality")
     cluster = sb.text_input("Duplicate cluster", key="f_cluster").strip()
-    search = sb.text_input("Search text", key="f_search").strip()
+    search = sb.text_input("Search text", key="f_search",
+                           help="Rows whose text (as imported, or as fixed) holds these words in this order, "
+                           "case and accents ignored; the last word may be cut short. Punctuation alone, and "
+                           "Chinese, Japanese or Thai text, is looked up as a substring (slower).").strip()
     return queue.Filters(verdicts=tuple(verdicts), reason=None if reason == "(any)" else reason,
                          lang=None if lang == "(any)" else lang, script=None if script == "(any)" else script,
                          quality_min=qmin, quality_max=qmax,

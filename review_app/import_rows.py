@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from review_app.languages import conversation_text, script_mask
@@ -87,14 +88,38 @@ def shown_files(path: Path, man: dict) -> dict[str, str]:
     return {f: relative_path(f, root) if f else f for f in files}
 
 
-def store_rows(run: Path, man: dict, share: float, chunk: int = CHUNK) -> Iterator[list[tuple]]:
-    """The run's rows as tuples of :data:`COLUMNS`, ``chunk`` rows at a time, in the file's order."""
+def count_rows(run: Path) -> int:
+    import polars as pl
+
+    return pl.scan_parquet(run / "annotated.parquet").select(pl.len()).collect().item()
+
+
+def store_rows(run: Path, man: dict, share: float, chunk: int = CHUNK, skip: list[str] | None = None
+               ) -> Iterator[list[tuple]]:
+    """The run's rows as tuples of :data:`COLUMNS`, at most ``chunk`` rows at a time, in the file's order,
+    leaving out the ids in ``skip`` (rows the store holds whole: a re-import builds only what it adds).
+
+    The next chunk is built in a thread while the caller writes this one: polars and SQLite both let
+    go of Python's lock while they work, so on two cores building and inserting overlap."""
     import polars as pl
 
     path = run / "annotated.parquet"
     schema = pl.read_parquet_schema(path)
     present = [c for c in STORED if c in schema]
     exprs = store_columns(run, shown_files(path, man), present, share)
-    n = pl.scan_parquet(path).select(pl.len()).collect().item()
-    for start in range(0, n, chunk):
-        yield pl.scan_parquet(path).slice(start, chunk).select(exprs).collect().rows()
+    n = count_rows(run)
+    known = pl.Series(skip or [], dtype=pl.String)
+
+    def build(start: int) -> list[tuple]:
+        part = pl.scan_parquet(path).slice(start, chunk)
+        if len(known):
+            part = part.filter(~pl.col("id").is_in(known.implode()))
+        return part.select(exprs).collect().rows()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        ahead = pool.submit(build, 0) if n else None
+        for start in range(0, n, chunk):
+            rows = ahead.result()
+            ahead = pool.submit(build, start + chunk) if start + chunk < n else None
+            if rows:
+                yield rows

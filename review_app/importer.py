@@ -18,7 +18,7 @@ from pathlib import Path
 
 from review_app import search
 from review_app.errors import OptionError, ReviewError, RunMismatchError
-from review_app.import_rows import COLUMNS, store_rows
+from review_app.import_rows import COLUMNS, count_rows, store_rows
 from review_app.store import get_meta, set_meta, transaction
 
 CARRY_FLAG = "--carry-over"
@@ -100,9 +100,9 @@ def import_run(con: sqlite3.Connection, run_dir: str | Path, double_share: float
         if switching:
             res.retired = _retire(con, held)
         before = con.execute("SELECT COUNT(*) FROM rows").fetchone()[0]
-        seen = _insert(con, run, man, share, fresh=before == 0)
+        _insert(con, run, man, share, fresh=before == 0)
         res.added = con.execute("SELECT COUNT(*) FROM rows").fetchone()[0] - before
-        res.kept = seen - res.added
+        res.kept = count_rows(run) - res.added
         if switching:
             res.carried = _carry(con, held)
             res.notes.append(f"{CARRY_FLAG}: {res.carried:,} decisions carried over from {run_label(held)}; "
@@ -122,9 +122,10 @@ INSERT = (f"INSERT INTO rows ({', '.join(COLUMNS)}) VALUES ({','.join('?' * len(
 IMPORT_CACHE_KIB = 512 * 1024
 
 
-def _insert(con: sqlite3.Connection, run: Path, man: dict, share: float, fresh: bool) -> int:
+def _insert(con: sqlite3.Connection, run: Path, man: dict, share: float, fresh: bool) -> None:
     """Insert the run's rows not in the store yet (a row already there gains its signals if it had none),
-    inside the caller's transaction; returns how many rows the run has.
+    inside the caller's transaction. Rows the store holds whole are not even built: ``sieve review``
+    re-imports its run at every start, and at a million rows that is seconds instead of half a minute.
 
     Into an empty store the rows go in without the secondary indexes, which are then built once from
     sorted data (much faster than a million random index updates); the new rows enter the full-text
@@ -136,16 +137,14 @@ def _insert(con: sqlite3.Connection, run: Path, man: dict, share: float, fresh: 
     try:
         for name, _ in indexes:
             con.execute(f'DROP INDEX "{name}"')
-        seen = 0
+        whole = [] if fresh else [r[0] for r in con.execute("SELECT id FROM rows WHERE signals IS NOT NULL")]
         with search.bulk_insert(con):
-            for chunk in store_rows(run, man, share):
+            for chunk in store_rows(run, man, share, skip=whole):
                 con.executemany(INSERT, chunk)
-                seen += len(chunk)
         for _, sql in indexes:
             con.execute(sql)
     finally:
         con.execute(f"PRAGMA cache_size = {cache}")
-    return seen
 
 
 @contextmanager
