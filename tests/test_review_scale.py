@@ -205,8 +205,10 @@ def test_an_older_store_gets_the_index_and_the_queue_index(run_dir, tmp_path):  
     assert {"rows_fts", "rows_next", "rows_fts_insert", "rows_fts_update"} <= names and "rows_queue" not in names
 
 
-def test_the_next_row_is_found_from_the_queue_index_alone(con):
-    where, args = queue.Filters().where()
+@pytest.mark.parametrize("flt", [queue.Filters(), queue.Filters(reason="format.truncated"), queue.Filters(lang="de"),
+                                 queue.Filters(script="Han", quality_max=0.5)])
+def test_the_next_row_is_found_from_the_queue_index_alone(con, flt):
+    where, args = flt.where()
     plan = " ".join(r[3] for r in con.execute(
         f"EXPLAIN QUERY PLAN SELECT id FROM rows WHERE {where} AND (lease_owner IS NULL OR lease_until < 0) "
         "ORDER BY quality, row_idx LIMIT 1", args))
