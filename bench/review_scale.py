@@ -105,9 +105,9 @@ def store_figures(run: Path, db: Path) -> None:
             times.append(time.perf_counter() - t)
         print(f"  search {text!r:>20}: {n:>9,} rows; count + first 50: {ms(times)}")
     where, args = queue.Filters().where()
-    plan = con.execute(f"EXPLAIN QUERY PLAN SELECT * FROM rows WHERE {where} AND (lease_owner IS NULL OR "
+    plan = con.execute(f"EXPLAIN QUERY PLAN SELECT id FROM rows WHERE {where} AND (lease_owner IS NULL OR "
                        "lease_until < 0) ORDER BY quality, row_idx LIMIT 1", args).fetchall()
-    print("  queue plan: " + " | ".join(r[3] for r in plan))
+    print("  next-row plan: " + " | ".join(r[3] for r in plan))  # as claim_next asks it
     con.close()
 
 
