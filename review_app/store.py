@@ -4,7 +4,8 @@ Tables: ``rows`` (one per row of the imported curate run, with its current statu
 version number that every change bumps, and a lease held by one browser session), ``decisions``
 (append only: who, when, what, and the row's fields before, so an undo restores them exactly),
 ``skipped`` (rows a session skipped in its current pass), ``meta`` (the run id the store holds, the
-double-review share) and ``retired_rows`` (rows of an earlier run, kept after ``--carry-over``).
+double-review share), ``retired_rows`` (rows of an earlier run, kept after ``--carry-over``) and
+``rows_fts`` (the full-text index of the rows' text, :mod:`review_app.search`).
 Nothing is deleted. The schema is versioned (:mod:`review_app.migrations`).
 """
 

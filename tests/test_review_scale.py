@@ -131,6 +131,15 @@ def test_a_grown_run_adds_only_its_new_rows_and_indexes_them(big_run, tmp_path):
     assert found(c, "water") == {i for i, t in texts(c).items() if holds(t, "water")}
 
 
+def test_a_first_import_beside_an_open_reader_stays_in_wal_mode(big_run, tmp_path):
+    db = tmp_path / "shared.sqlite"
+    reader = connect(db)  # the app, open on the empty store: the import cannot leave WAL mode
+    res = import_run(connect(db), big_run)
+    assert res.added == N == reader.execute("SELECT COUNT(*) FROM rows").fetchone()[0]
+    assert reader.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert found(reader, "water") == {i for i, t in texts(reader).items() if holds(t, "water")}
+
+
 @pytest.mark.parametrize("query", ["water", "Water", "photosynth", "machine learning", "learning machine",
                                    "the", "C++", "3.5", "café"])
 def test_search_finds_rows_by_their_words(con, query):
