@@ -70,9 +70,27 @@ def next_rows(con, flt, who: str) -> tuple[list[float], list[float]]:
     return claim, shown
 
 
+def timed(fn, n: int = 5) -> list[float]:
+    times = []
+    for _ in range(n):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return times
+
+
+def filter_choices(con) -> None:
+    """What the app's sidebar reads for its Reason and Language lists (review_app/app.py)."""
+    from review_app import queue
+
+    queue.reasons_in_store(con)
+    con.execute("SELECT DISTINCT lang FROM rows WHERE lang IS NOT NULL ORDER BY lang").fetchall()
+
+
 def store_figures(run: Path, db: Path) -> None:
     from review_app import queue
     from review_app.importer import import_run
+    from review_app.progress import progress
     from review_app.store import connect
 
     con = connect(db)
@@ -95,14 +113,14 @@ def store_figures(run: Path, db: Path) -> None:
     for reason in ("length.response_too_short", "format.truncated"):  # a common reason, and a rare one
         claim, _ = next_rows(con, queue.Filters(reason=reason), f"eve-{reason}")
         print(f"  next row with reason {reason}: {ms(claim)} over {len(claim)}")
+    claim, _ = next_rows(con, queue.DISPUTES, "cy")  # none disputed: the time to find that out
+    print(f"  Disputes page, next row: {ms(claim)}")
+    print(f"  Progress figures: {ms(timed(lambda: progress(con)))}; the sidebar's filter choices (cached for 5 "
+          f"minutes): {ms(timed(lambda: filter_choices(con)))}")
     for text in SEARCHES:
         flt = queue.Filters(verdicts=(), statuses=(), search=text)
-        times, n = [], 0
-        for _ in range(5):
-            t = time.perf_counter()
-            n = queue.count(con, flt)
-            queue.list_rows(con, flt, limit=50)
-            times.append(time.perf_counter() - t)
+        n = queue.count(con, flt)
+        times = timed(lambda: (queue.count(con, flt), queue.list_rows(con, flt, limit=50)))
         print(f"  search {text!r:>20}: {n:>9,} rows; count + first 50: {ms(times)}")
     where, args = queue.Filters().where()
     plan = con.execute(f"EXPLAIN QUERY PLAN SELECT id FROM rows WHERE {where} AND (lease_owner IS NULL OR "
