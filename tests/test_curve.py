@@ -201,3 +201,25 @@ def test_a_select_strategy_is_an_arm_ordered_as_sieve_select_orders_it(tiny, run
     assert scores == sorted(scores, reverse=True)
     held = {content_key(r["messages"]) for r in load_conversations(eval_file)[0]}
     assert not held & {content_key(r["messages"]) for r in arm.rows}
+
+
+def test_a_row_that_continues_or_wraps_an_eval_exchange_is_left_out():
+    from train.arms import eval_keys, held_out
+
+    q, a = {"role": "user", "content": "Name a prime."}, {"role": "assistant", "content": "Seven."}
+    keys = eval_keys([[q, a]])
+    rows = [{"id": "continues", "messages": [q, a, {"role": "user", "content": "Another?"},
+                                            {"role": "assistant", "content": "Eleven."}]},
+            {"id": "system", "messages": [{"role": "system", "content": "Be brief."}, q, a]},
+            {"id": "asks", "messages": [q, {"role": "assistant", "content": "Two."}]},
+            {"id": "other", "messages": [{"role": "user", "content": "Name a colour."}, a]}]
+    kept, dropped = held_out(rows, keys)
+    assert [r["id"] for r in kept] == ["other"] and dropped == 3
+
+
+def test_a_point_line_cut_by_a_kill_does_not_swallow_the_next(tmp_path):
+    from train.curve import _append, finished_points
+
+    (tmp_path / "points.jsonl").write_text('{"arm": "base", "size": 0, "seed": 0}\n{"arm": "cur')
+    _append(tmp_path, {"arm": "curated", "size": 8, "seed": 0})
+    assert set(finished_points(tmp_path)) == {("base", 0, 0), ("curated", 8, 0)}

@@ -21,7 +21,6 @@ from pathlib import Path
 import polars as pl
 
 from train.data import IGNORE, Encoded, encode
-from train.evalset import user_prompt
 from train.heldout import content_key
 
 
@@ -29,27 +28,27 @@ def trained_tokens(e: Encoded) -> int:
     return sum(lab != IGNORE for lab in e.labels)
 
 
+def prefix_keys(messages: list[dict]) -> set[str]:
+    """Content keys of every prefix of a conversation's non-system turns: its first user turn, its first
+    exchange, and so on up to the whole conversation. A system prompt is left out, so it cannot hide a
+    copied exchange."""
+    turns = [m for m in messages if m["role"] != "system"]
+    return {content_key(turns[:k]) for k in range(1, len(turns) + 1)}
+
+
 def held_out(rows: list[dict], keys: set[str]) -> tuple[list[dict], int]:
-    """``rows`` less those whose conversation or whose prompt (everything before its last assistant turn)
-    has a content key in ``keys``; and how many were left out."""
-    kept = []
-    for r in rows:
-        msgs = r["messages"]
-        if content_key(msgs) in keys:
-            continue
-        if any(m["role"] == "assistant" for m in msgs) and content_key(user_prompt(msgs)) in keys:
-            continue
-        kept.append(r)
+    """``rows`` less those sharing any prefix with an eval conversation (``keys`` from :func:`eval_keys`):
+    a copy of an eval row, a row asking an eval prompt, a row that continues an eval exchange or starts
+    with one, with or without a system prompt; and how many were left out."""
+    kept = [r for r in rows if not prefix_keys(r["messages"]) & keys]
     return kept, len(rows) - len(kept)
 
 
 def eval_keys(conversations: list[list[dict]]) -> set[str]:
-    """Content keys of each eval conversation and of its prompt."""
-    keys = set()
+    """The prefix keys of every eval conversation."""
+    keys: set[str] = set()
     for msgs in conversations:
-        keys.add(content_key(msgs))
-        if any(m["role"] == "assistant" for m in msgs):
-            keys.add(content_key(user_prompt(msgs)))
+        keys |= prefix_keys(msgs)
     return keys
 
 

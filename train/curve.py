@@ -25,9 +25,9 @@ from pathlib import Path
 
 from schemas.train_config import TrainConfig
 from train.arms import trained_tokens
-from train.curve_plan import Costs, describe, pick_sizes_and_seeds
+from train.curve_plan import LADDER, Costs, describe, pick_sizes_and_seeds
 from train.curve_setup import CurveInputs, prepare_curve
-from train.errors import CheckpointMismatchError
+from train.errors import CheckpointMismatchError, NoTrainingRowsError
 from train.evalset import row_losses
 from train.loop import init_lora, pick_device, train_lora, use_bf16
 from train.recipe import check_output, lora_model, make_output
@@ -97,7 +97,14 @@ def finished_points(out: Path) -> dict[tuple[str, int, int], dict]:
 
 
 def _append(out: Path, point: dict) -> None:
-    with open(out / "points.jsonl", "a", encoding="utf-8") as fh:
+    """Append one point; a line cut by a kill is cut off first, so it cannot swallow this one."""
+    path = out / "points.jsonl"
+    if path.is_file() and path.stat().st_size:
+        data = path.read_bytes()
+        if not data.endswith(b"\n"):
+            with open(path, "r+b") as fh:
+                fh.truncate(data.rfind(b"\n") + 1)
+    with open(path, "a", encoding="utf-8") as fh:
         fh.write(json.dumps(point) + "\n")
         fh.flush()
         os.fsync(fh.fileno())
@@ -147,6 +154,10 @@ def run_curve(data: str | Path, out: Path, cfg: TrainConfig, eval_files: list[st
                                                "trained_tokens": 0, "mean_answer_tokens": None,
                                                "seconds": time.perf_counter() - started, **base}
         _append(out, point)
+    empty = [name for name, arm in inputs.arms.items() if arm.available(cfg.seed, 1) == 0]
+    if empty:
+        raise NoTrainingRowsError(f"curve arm(s) {', '.join(empty)}: no row fits max_length {cfg.max_length} "
+                                  "once the eval rows are left out")
     costs = _costs(model, inputs, cfg, device, done[("base", 0, cfg.seed)].get("seconds") or 60.0)
     if plan_sizes and plan.get("planned"):
         sizes, seeds = plan["planned"]["sizes"], plan["planned"]["seeds"]
@@ -164,7 +175,8 @@ def run_curve(data: str | Path, out: Path, cfg: TrainConfig, eval_files: list[st
         _write_json(out / "curve_plan.json", plan)
     todo = [(size, seed, arm) for size in sizes for seed in range(cfg.seed, cfg.seed + seeds) for arm in inputs.arms]
     estimate = {key: costs.point_seconds(key[2], key[0]) for key in todo}
-    left = [k for k in todo if (k[2], k[0], k[1]) not in done]
+    left = [k for k in todo if (k[2], k[0], k[1]) not in done
+            or done[(k[2], k[0], k[1])].get("rows_hash") not in (None, rows_hash(_examples(inputs, cfg, k[2], k[0], k[1])))]
     say(f"{len(todo) - len(left)} of {len(todo)} points already done" if len(left) < len(todo) else
         f"{len(todo)} points to train: sizes {sizes}, {seeds} seeds, arms {', '.join(inputs.arms)}")
     spent, planned = 0.0, 0.0
@@ -189,9 +201,18 @@ def train_point(model, inputs: CurveInputs, cfg: TrainConfig, device: str, bf16:
     init_lora(model, seed)  # every point starts from the base model, with this seed's LoRA initialisation
     res = train_lora(model, inputs.tok.pad_token_id, examples, None, cfg.model_copy(update={"seed": seed}), device)
     answer_tokens = [trained_tokens(e) for e in examples]
-    return {"arm": arm, "size": size, "seed": seed, "rows": len(examples), "trained_tokens": sum(answer_tokens),
+    return {"arm": arm, "size": size, "seed": seed, "rows": len(examples), "rows_hash": rows_hash(examples),
+            "trained_tokens": sum(answer_tokens),
             "mean_answer_tokens": sum(answer_tokens) / max(len(examples), 1), "steps": res.steps,
             "train_tokens_per_s": res.tokens_per_s, **measure(model, inputs, cfg, device, bf16, seed)}
+
+
+def rows_hash(examples) -> str:
+    """What a point trained on: a resumed curve retrains a point whose rows would differ now (a strategy
+    arm selected for other sizes, say), instead of mixing it with points of another selection."""
+    import hashlib
+
+    return hashlib.sha256(json.dumps([e.input_ids for e in examples]).encode()).hexdigest()[:16]
 
 
 def _examples(inputs: CurveInputs, cfg: TrainConfig, arm: str, size: int, seed: int):
@@ -227,7 +248,12 @@ def _sizes_and_seeds(inputs: CurveInputs, cfg: TrainConfig, costs: Costs, plan: 
     cc = cfg.curve
     for arm in inputs.arms.values():
         arm.take(cfg.seed, rows=0)  # a strategy arm learns its rows when first asked
-    capacity = min(len(arm.rows) for arm in inputs.arms.values())
+    numeric = [int(s) for s in cc.sizes if s != "all"]
+    if plan and cc.budget_minutes:
+        want = LADDER[-1]
+    else:
+        want = max(len(arm.rows) for arm in inputs.arms.values()) if "all" in cc.sizes else max(numeric)
+    capacity = min(arm.available(cfg.seed, want) for arm in inputs.arms.values())  # usable rows, not rows
     sizes = sorted({capacity if s == "all" else min(int(s), capacity) for s in cc.sizes})
     seeds = cc.seeds
     budget_s = cc.budget_minutes * 60 if cc.budget_minutes else None
