@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -77,9 +76,9 @@ def _plan_file(out: Path, inputs: CurveInputs, cfg: TrainConfig, overwrite: bool
 
 
 def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, path)
+    from curate.atomic import atomic_write_text
+
+    atomic_write_text(path, json.dumps(data, indent=1))
 
 
 def finished_points(out: Path) -> dict[tuple[str, int, int], dict]:
@@ -262,10 +261,3 @@ def _sizes_and_seeds(inputs: CurveInputs, cfg: TrainConfig, costs: Costs, plan: 
         say(line)
     say(describe(costs, sizes, seeds, budget_s))
     return sizes, seeds
-
-
-def clear(out: Path) -> None:
-    """Remove every file a curve writes (what ``--overwrite`` starts from)."""
-    for name in CURVE_FILES:
-        target = out / name
-        shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)

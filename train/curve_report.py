@@ -10,7 +10,6 @@ other arms, other defect classes, sampled-answer defect rates) is exploratory, w
 from __future__ import annotations
 
 import json
-import os
 import statistics
 from pathlib import Path
 
@@ -173,6 +172,6 @@ def _brief_point(point: dict) -> dict:
 
 
 def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    from curate.atomic import atomic_write_text
+
+    atomic_write_text(path, text)
