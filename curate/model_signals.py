@@ -7,7 +7,8 @@ second (Instruction-Following Difficulty, Cherry LLM). The rendering and the mas
 the conversation's only turn, so both losses see the same template and differ only by the prompt.
 
 Speed: each sequence is scored once, batches are length-sorted and cut at a padded-token budget (little
-padding), the LM head runs only where a response token is predicted, bf16 where the hardware has it.
+padding), the LM head runs only where a response token is predicted (a block of positions at a time),
+bf16 where the hardware has it, and on a CPU one batch per core at once.
 Results are cached per model by content hash, so a re-run or a grown data set scores only new rows.
 """
 
@@ -18,6 +19,8 @@ import json
 import math
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +35,7 @@ COLUMNS = {
            "does not help (a constant answer, or the answer to another prompt); low: the prompt gives it away",
 }
 Progress = Callable[[int, int], None]
+MAX_CPU_WORKERS = 4  # batches scored at once on a CPU (see _cpu_workers)
 
 
 @dataclass
@@ -145,42 +149,89 @@ def _batches(lengths: list[int], batch_tokens: int) -> list[list[int]]:
     return out
 
 
-def mean_losses(model, seqs: list[tuple[list[int], list[int]]], pad_id: int, device: str,
-                batch_tokens: int, progress: Progress | None = None) -> list[float]:
-    """Mean token loss over the labelled tokens of each sequence (nan when it has none), in the model's
-    own dtype (:func:`load_scorer` casts it to bf16 where that is fast)."""
+def token_losses(head, hidden, target, block: int | None = None):
+    """Cross-entropy (fp32) of each position: the LM head and the log-softmax run on ``block`` positions
+    at a time. On a CPU a block of 64 positions' fp32 logits (64 x 49k x 4 B = 12 MB for SmolLM2) stays in
+    cache, where one batch's logits at once (~600 x 49k) went through memory twice (cast, log-softmax):
+    that was ~6% of the scorer's time; on a GPU, big blocks."""
+    import torch
+
+    block = block or (64 if hidden.device.type == "cpu" else 4096)
+    out = torch.empty(len(target), dtype=torch.float32, device=hidden.device)
+    for s in range(0, len(target), block):
+        logits = head(hidden[s:s + block]).float()
+        out[s:s + block] = torch.logsumexp(logits, 1) - logits.gather(1, target[s:s + block, None])[:, 0]
+    return out
+
+
+def _batch_losses(model, seqs: list[tuple[list[int], list[int]]], pad_id: int, device: str) -> list[float]:
+    """Mean labelled-token loss of each of ``seqs``, run as one right-padded batch."""
     import torch
 
     from train.data import IGNORE
 
-    out = [math.nan] * len(seqs)
-    done = 0
-    for batch in _batches([len(s[0]) for s in seqs], batch_tokens):
-        width = max(len(seqs[i][0]) for i in batch)
-        ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
-        labels = torch.full((len(batch), width), IGNORE, dtype=torch.long)
-        mask = torch.zeros((len(batch), width), dtype=torch.long)
-        for r, i in enumerate(batch):
-            n = len(seqs[i][0])
-            ids[r, :n] = torch.tensor(seqs[i][0])
-            labels[r, :n] = torch.tensor(seqs[i][1])
-            mask[r, :n] = 1
-        ids, labels, mask = ids.to(device), labels.to(device), mask.to(device)
-        target = labels[:, 1:]
-        keep = target != IGNORE
-        with torch.inference_mode():
-            hidden = model.model(input_ids=ids, attention_mask=mask).last_hidden_state
-            logits = model.lm_head(hidden[:, :-1][keep])
-        loss = torch.nn.functional.cross_entropy(logits.float(), target[keep], reduction="none")
-        rows = keep.nonzero()[:, 0]
-        sums = torch.zeros(len(batch), device=device).index_add_(0, rows, loss)
+    width = max(len(s[0]) for s in seqs)
+    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(seqs), width), IGNORE, dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for r, (seq_ids, seq_labels) in enumerate(seqs):
+        ids[r, : len(seq_ids)] = torch.tensor(seq_ids)
+        labels[r, : len(seq_ids)] = torch.tensor(seq_labels)
+        mask[r, : len(seq_ids)] = 1
+    ids, labels, mask = ids.to(device), labels.to(device), mask.to(device)
+    target = labels[:, 1:]
+    keep = target != IGNORE
+    with torch.inference_mode():  # thread-local: each worker of mean_losses enters its own
+        hidden = model.model(input_ids=ids, attention_mask=mask).last_hidden_state
+        loss = token_losses(model.lm_head, hidden[:, :-1][keep], target[keep])
+        sums = torch.zeros(len(seqs), device=device).index_add_(0, keep.nonzero()[:, 0], loss)
         counts = keep.sum(dim=1)
-        for r, i in enumerate(batch):
-            if counts[r] > 0:
-                out[i] = float(sums[r] / counts[r])
-        done += len(batch)
-        if progress:
-            progress(done, len(seqs))
+    return [float(a / c) if c > 0 else math.nan for a, c in zip(sums.tolist(), counts.tolist())]
+
+
+@contextmanager
+def _cpu_workers(device: str):
+    """How many batches run at once, with torch's intra-op threads shared out between them.
+
+    On a CPU, one batch on all cores spends much of its time at the threads' barriers: attention,
+    norms and activations are small ops, and a matmul of a few hundred rows splits poorly. One batch
+    per core, each on one thread, scored 1.26x the tokens/s on 2 cores (bench/ifd_bench.py), with the
+    same losses bit for bit. Capped at 4 workers (more Python threads contend for the GIL between
+    ops); the rest of the cores go to each worker's intra-op threads. On a GPU: one batch at a time."""
+    import torch
+
+    if device != "cpu":
+        yield 1
+        return
+    threads = torch.get_num_threads()
+    workers = max(1, min(threads, MAX_CPU_WORKERS))
+    torch.set_num_threads(max(1, threads // workers))
+    try:
+        yield workers
+    finally:
+        torch.set_num_threads(threads)
+
+
+def mean_losses(model, seqs: list[tuple[list[int], list[int]]], pad_id: int, device: str,
+                batch_tokens: int, progress: Progress | None = None) -> list[float]:
+    """Mean token loss over the labelled tokens of each sequence (nan when it has none), in the model's
+    own dtype (:func:`load_scorer` casts it to bf16 where that is fast). Batches are length-sorted and
+    cut at ``batch_tokens`` padded tokens; on a CPU, one batch per core at a time (:func:`_cpu_workers`);
+    the losses do not depend on how many run at once."""
+    out = [math.nan] * len(seqs)
+    batches = _batches([len(s[0]) for s in seqs], batch_tokens)
+
+    def run(batch: list[int]) -> list[float]:
+        return _batch_losses(model, [seqs[i] for i in batch], pad_id, device)
+
+    done = 0
+    with _cpu_workers(device) as workers, ThreadPoolExecutor(workers) as pool:
+        for batch, losses in zip(batches, pool.map(run, batches) if workers > 1 else map(run, batches)):
+            for i, loss in zip(batch, losses):
+                out[i] = loss
+            done += len(batch)
+            if progress:
+                progress(done, len(seqs))
     return out
 
 

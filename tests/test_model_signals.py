@@ -79,6 +79,37 @@ def test_ifd_high_is_a_reason_only_for_expected_model_languages(alpaca_frame, ti
     assert not curate_frame(rows, cfg)["reasons"].list.contains("model.ifd_high").any()
 
 
+def test_batched_losses_match_one_sequence_at_a_time(alpaca_frame, tiny, tmp_path):
+    """Length-sorted batches, several at once on the CPU's cores, the LM head a few positions at a time:
+    the same mean losses as the plain Hugging Face loss of each sequence alone (fp32)."""
+    import torch
+
+    from curate.model_signals import _encode, load_scorer, mean_losses
+
+    cfg = _cfg(tiny, tmp_path, precision="fp32", batch_tokens=128)
+    model, tok, device, _ = load_scorer(cfg, str(tiny))
+    seqs = [_encode(tok, msgs, cfg.max_length) for msgs in alpaca_frame.head(24)["messages"].to_list()]
+    seqs.append((seqs[0][0], [-100] * len(seqs[0][0])))  # nothing labelled: nan
+    got = mean_losses(model, seqs, tok.pad_token_id, device, cfg.batch_tokens)
+    with torch.no_grad():
+        alone = [float(model(input_ids=torch.tensor([ids]), labels=torch.tensor([labels])).loss)
+                 for ids, labels in seqs[:-1]]
+    assert max(abs(a - b) for a, b in zip(got, alone)) < 1e-5 and got[-1] != got[-1]
+
+
+def test_token_losses_in_blocks_are_cross_entropy():
+    import torch
+
+    from curate.model_signals import token_losses
+
+    torch.manual_seed(0)
+    head, hidden, target = torch.nn.Linear(16, 50, bias=False), torch.randn(37, 16), torch.randint(0, 50, (37,))
+    with torch.no_grad():
+        want = torch.nn.functional.cross_entropy(head(hidden), target, reduction="none")
+        for block in (1, 5, 64):
+            assert torch.allclose(token_losses(head, hidden, target, block), want, atol=1e-6)
+
+
 def test_a_missing_model_is_one_line_with_exit_2(tmp_path):
     from sieve.cli import run
 
