@@ -63,7 +63,7 @@ def _rate(shapes: list[tuple[int, int, int]], dtype, per_core: bool, seconds: fl
 
 def ceilings(model, dtype, batch_tokens: int, head_share: float) -> tuple[float, str, float]:
     """(machine peak FLOP/s, the shape that reached it, the model's matmul-only tokens/s)."""
-    from curate.model_signals import MAX_CPU_WORKERS
+    from curate.cpu_workers import MAX_WORKERS
 
     c = model.config
     h, f, kv = c.hidden_size, c.intermediate_size, c.num_key_value_heads * (c.hidden_size // c.num_attention_heads)
@@ -72,7 +72,7 @@ def ceilings(model, dtype, batch_tokens: int, head_share: float) -> tuple[float,
     head = [(64, h, c.vocab_size)]  # the scorer's LM head block (curate.model_signals.token_losses)
     candidates = {"square 1024": [(1024, 1024, 1024)], "square 2048": [(2048, 2048, 2048)]}
     candidates.update({f"{m}x{k}x{n}": [(m, k, n)] for m, k, n in dict.fromkeys(layer + head)})
-    per_core_ok = MAX_CPU_WORKERS > 1
+    per_core_ok = MAX_WORKERS > 1
     rates = {(name, pc): _rate(shapes, dtype, pc) for name, shapes in candidates.items()
              for pc in ((False, True) if per_core_ok else (False,))}
     (name, pc), peak = max(rates.items(), key=lambda kv: kv[1])

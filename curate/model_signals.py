@@ -19,13 +19,12 @@ import json
 import math
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
+from curate.cpu_workers import run_batches
 from schemas.config import ModelSignalsConfig
 
 COLUMNS = {
@@ -35,7 +34,6 @@ COLUMNS = {
            "does not help (a constant answer, or the answer to another prompt); low: the prompt gives it away",
 }
 Progress = Callable[[int, int], None]
-MAX_CPU_WORKERS = 4  # batches scored at once on a CPU (see _cpu_workers)
 
 
 @dataclass
@@ -189,34 +187,12 @@ def _batch_losses(model, seqs: list[tuple[list[int], list[int]]], pad_id: int, d
     return [float(a / c) if c > 0 else math.nan for a, c in zip(sums.tolist(), counts.tolist())]
 
 
-@contextmanager
-def _cpu_workers(device: str):
-    """How many batches run at once, with torch's intra-op threads shared out between them.
-
-    On a CPU, one batch on all cores spends much of its time at the threads' barriers: attention,
-    norms and activations are small ops, and a matmul of a few hundred rows splits poorly. One batch
-    per core, each on one thread, scored 1.26x the tokens/s on 2 cores (bench/ifd_bench.py), with the
-    same losses bit for bit. Capped at 4 workers (more Python threads contend for the GIL between
-    ops); the rest of the cores go to each worker's intra-op threads. On a GPU: one batch at a time."""
-    import torch
-
-    if device != "cpu":
-        yield 1
-        return
-    threads = torch.get_num_threads()
-    workers = max(1, min(threads, MAX_CPU_WORKERS))
-    torch.set_num_threads(max(1, threads // workers))
-    try:
-        yield workers
-    finally:
-        torch.set_num_threads(threads)
-
-
 def mean_losses(model, seqs: list[tuple[list[int], list[int]]], pad_id: int, device: str,
                 batch_tokens: int, progress: Progress | None = None) -> list[float]:
     """Mean token loss over the labelled tokens of each sequence (nan when it has none), in the model's
     own dtype (:func:`load_scorer` casts it to bf16 where that is fast). Batches are length-sorted and
-    cut at ``batch_tokens`` padded tokens; on a CPU, one batch per core at a time (:func:`_cpu_workers`);
+    cut at ``batch_tokens`` padded tokens; on a CPU, one batch per core at a time
+    (:func:`curate.cpu_workers.cpu_workers`);
     the losses do not depend on how many run at once."""
     out = [math.nan] * len(seqs)
     batches = _batches([len(s[0]) for s in seqs], batch_tokens)
@@ -225,13 +201,12 @@ def mean_losses(model, seqs: list[tuple[list[int], list[int]]], pad_id: int, dev
         return _batch_losses(model, [seqs[i] for i in batch], pad_id, device)
 
     done = 0
-    with _cpu_workers(device) as workers, ThreadPoolExecutor(workers) as pool:
-        for batch, losses in zip(batches, pool.map(run, batches) if workers > 1 else map(run, batches)):
-            for i, loss in zip(batch, losses):
-                out[i] = loss
-            done += len(batch)
-            if progress:
-                progress(done, len(seqs))
+    for batch, losses in zip(batches, run_batches(run, batches, device)):
+        for i, loss in zip(batch, losses):
+            out[i] = loss
+        done += len(batch)
+        if progress:
+            progress(done, len(seqs))
     return out
 
 
