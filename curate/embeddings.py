@@ -9,6 +9,7 @@ content hash, as float16, so a re-run embeds only new texts.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import shutil
@@ -53,7 +54,10 @@ def _key(text: str) -> str:
     return hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+@functools.lru_cache(maxsize=2)
 def _load(folder: Path):
+    """(tokenizer, model) of ``folder``, loaded once per process, on :func:`train.loop.pick_device`."""
+    import torch
     from transformers import AutoModel, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
@@ -63,11 +67,11 @@ def _load(folder: Path):
         model = AutoModel.from_pretrained(folder).eval()
     except (OSError, ValueError) as exc:
         raise EmbeddingModelError(f"{folder}: cannot load the embedding model ({str(exc).splitlines()[0]})") from None
-    if native_bf16():  # 2.2x the texts/s of fp32 on a 2-core AMX CPU (bench/embed_bench.py)
-        import torch
+    from train.loop import pick_device
 
+    if native_bf16():  # 2.2x the texts/s of fp32 on a 2-core AMX CPU (bench/embed_bench.py)
         model = model.to(torch.bfloat16)
-    return tok, model
+    return tok, model.to(pick_device())
 
 
 def native_bf16() -> bool:
@@ -83,38 +87,56 @@ def default_batch_tokens() -> int:
     return 2048 if native_bf16() else 1024
 
 
+def _batches(lengths: list[int], batch_tokens: int) -> list[list[int]]:
+    """Indices in length-sorted batches whose padded size stays under ``batch_tokens``."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    out, cur = [], []
+    for i in order:
+        if cur and lengths[i] * (len(cur) + 1) > batch_tokens:
+            out.append(cur)
+            cur = []
+        cur.append(i)
+    if cur:
+        out.append(cur)
+    return out
+
+
 def embed_texts(texts: list[str], folder: Path, batch_tokens: int | None = None,
                 progress: Callable[[int], None] | None = None) -> np.ndarray:
-    """Normalised float32 embeddings (``len(texts)`` x 384), computed in length-sorted batches."""
+    """Normalised float32 embeddings (``len(texts)`` x 384), computed in length-sorted batches, on a CPU
+    one batch per core at once (:func:`curate.cpu_workers.cpu_workers`). Raises
+    :class:`EmbeddingModelError` when the model cannot be loaded."""
     import torch
 
+    from curate.cpu_workers import run_batches
+    from train.loop import pick_device
+
     tok, model = _load(folder)
+    device = pick_device()
     batch_tokens = batch_tokens or default_batch_tokens()
     enc = tok(texts, truncation=True, max_length=MAX_TOKENS, add_special_tokens=True)["input_ids"]
-    order = sorted(range(len(texts)), key=lambda i: len(enc[i]))
-    out = np.zeros((len(texts), DIM), dtype=np.float32)
-    start = 0
-    while start < len(order):
-        width = len(enc[order[start]])
-        end = start + 1
-        while end < len(order) and len(enc[order[end]]) * (end - start + 1) <= batch_tokens:
-            end += 1
-        batch = order[start:end]
+    pad = tok.pad_token_id or 0
+
+    def run(batch: list[int]) -> np.ndarray:
         width = max(len(enc[i]) for i in batch)
-        ids = torch.full((len(batch), width), tok.pad_token_id or 0, dtype=torch.long)
+        ids = torch.full((len(batch), width), pad, dtype=torch.long)
         mask = torch.zeros((len(batch), width), dtype=torch.long)
         for r, i in enumerate(batch):
             ids[r, : len(enc[i])] = torch.tensor(enc[i])
             mask[r, : len(enc[i])] = 1
-        with torch.inference_mode():
-            hidden = model(input_ids=ids, attention_mask=mask).last_hidden_state
-        m = mask.unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1)
-        pooled = torch.nn.functional.normalize(pooled, dim=1)
-        out[batch] = pooled.float().numpy()
+        ids, mask = ids.to(device), mask.to(device)
+        with torch.inference_mode():  # thread-local: each worker enters its own
+            hidden = model(input_ids=ids, attention_mask=mask).last_hidden_state.float()
+            m = mask.unsqueeze(-1).float()  # mean pooling in fp32: bf16 sums would round every vector
+            pooled = torch.nn.functional.normalize((hidden * m).sum(1) / m.sum(1).clamp(min=1), dim=1)
+        return pooled.cpu().numpy()
+
+    out = np.zeros((len(texts), DIM), dtype=np.float32)
+    batches = _batches([len(e) for e in enc], batch_tokens)
+    for batch, vecs in zip(batches, run_batches(run, batches, device)):
+        out[batch] = vecs
         if progress:
             progress(len(batch))
-        start = end
     return out
 
 
