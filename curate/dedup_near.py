@@ -199,6 +199,27 @@ def near_duplicates(texts: list[str], cfg: DedupConfig,
     return NearResult(cluster=cluster, similarity=best, candidates=len(pairs), verified=len(good))
 
 
+def groups_from_pairs(n: int, pairs: np.ndarray, signatures_of: Callable[[np.ndarray], np.ndarray],
+                      cfg: DedupConfig, batch: int | None = None) -> np.ndarray:
+    """Candidate groups of ``n`` rows from their LSH candidate ``pairs`` (row ids), for engines that keep the
+    signatures elsewhere (Ray blocks, spilled chunks): pairs are verified ``batch`` at a time (None: all at
+    once) on ``signatures_of(ids)`` (sorted unique row ids -> their signatures, one row each, in that order).
+    Per row: its group, or -1."""
+    if not len(pairs):
+        return np.full(n, -1, dtype=np.int64)
+    threshold = max(cfg.threshold - cfg.verify_margin, cfg.lsh_threshold)
+    good, sims = [], []
+    step = batch or len(pairs)
+    for start in range(0, len(pairs), step):
+        part = pairs[start:start + step]
+        ids = np.unique(part)
+        g, s = verify(signatures_of(ids), np.searchsorted(ids, part), threshold)
+        good.append(ids[g])
+        sims.append(s)
+    cluster, _ = clusters_from_pairs(n, np.concatenate(good), np.concatenate(sims))
+    return cluster
+
+
 def clusters_from_pairs(n: int, good: np.ndarray, sims: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Connected components of the verified pairs among ``n`` texts: per text its cluster id (-1 when it
     is in no pair) and its best verified similarity (0 when none)."""
@@ -208,7 +229,9 @@ def clusters_from_pairs(n: int, good: np.ndarray, sims: np.ndarray) -> tuple[np.
     cluster = np.full(n, -1, dtype=np.int64)
     best = np.zeros(n, dtype=np.float32)
     if len(good):
-        graph = coo_matrix((np.ones(len(good)), (good[:, 0], good[:, 1])), shape=(n, n))
+        index = np.int32 if n < 2**31 else np.int64  # millions of pairs: a compact graph
+        graph = coo_matrix((np.ones(len(good), dtype=bool), (good[:, 0].astype(index), good[:, 1].astype(index))),
+                           shape=(n, n))
         _, labels = connected_components(graph, directed=False)
         in_pair = np.zeros(n, dtype=bool)
         in_pair[good.ravel()] = True

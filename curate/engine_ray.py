@@ -34,12 +34,12 @@ import numpy as np
 import polars as pl
 
 from curate.contamination import load_eval_prompts
-from curate.dedup_exact import clusters_from_keys, exact_keys
+from curate.dedup_exact import clusters_from_keys
 from curate.errors import EngineError
 from curate.ingest import FRAME_SCHEMA, stable_ids
+from curate.passes import (KEY_COLUMNS, Lsh, minhash, representative_columns, representatives, rules_pass,
+                           signals_pass, verdicts_pass)
 from curate.pipeline import CurateResult, ProgressHook, Stages, curate_frame
-from curate.rules import apply_rules, pick_representatives, verdicts
-from curate.text import near_text, with_views
 from schemas.config import CurateConfig
 
 _ARROW = pl.CompatLevel.oldest()  # large_string, not string_view: what every Ray Data version reads
@@ -109,25 +109,17 @@ def write_parts(blocks: list[pl.DataFrame], folder: Path) -> None:
         block.drop([c for c in DROP_FROM_ANNOTATED if c in block.columns]).write_parquet(folder / f"part-{i:05d}.parquet")
 
 
-def signals_batch(batch, cfg: CurateConfig, offsets: pl.DataFrame, evals: pl.DataFrame | None,
-                  perms: np.ndarray, bands: int, rows_per_band: int):
-    """Pass 1 over an Arrow batch: global numbering and ids, views, exact keys, signals, MinHash."""
-    from curate.dedup_near import band_keys, signatures
-    from curate.pipeline import row_signals
-
+def signals_batch(batch, cfg: CurateConfig, offsets: pl.DataFrame, evals: pl.DataFrame | None, lsh: Lsh):
+    """Pass 1 over an Arrow batch: global numbering and ids, then :func:`curate.passes.signals_pass` and MinHash."""
     frame = (pl.from_arrow(batch).join(offsets, on="_part", how="left", maintain_order="left")
              .with_columns(row_idx=pl.col("_row0") + pl.col("_local"),
                            source_line=pl.col("source_line") + pl.col("_line0"))
              .with_columns(id=stable_ids()).select(list(FRAME_SCHEMA)))
-    frame = with_views(frame)
-    keys = frame.select(exact_keys())
-    frame = row_signals(frame, cfg, evals, lambda n: None)
+    frame = signals_pass(frame, cfg, evals)
     if cfg.dedup.near:
-        d = cfg.dedup
-        sig = signatures([t[: d.max_chars] for t in frame.select(near_text())["text"].to_list()], d, perms)
-        frame = frame.with_columns(_sig=pl.Series(sig), _bands=pl.Series(band_keys(sig, bands, rows_per_band)),
-                                   _eligible=pl.Series((sig != np.iinfo(np.uint32).max).any(axis=1)))
-    return _arrow(pl.concat([frame, keys], how="horizontal"))
+        sig, bands, eligible = minhash(frame, cfg, lsh)
+        frame = frame.with_columns(_sig=pl.Series(sig), _bands=pl.Series(bands), _eligible=pl.Series(eligible))
+    return _arrow(frame)
 
 
 def _rows(table_ref, lo: int, hi: int) -> pl.DataFrame:
@@ -138,42 +130,30 @@ def _rows(table_ref, lo: int, hi: int) -> pl.DataFrame:
 
 
 def rules_batch(batch, cfg: CurateConfig, whole_ref: list, expected: dict[str, list[str]]):
-    """Pass 2: the whole-data columns of these rows joined in, then reasons and quality."""
-    from curate.expected_lang import with_expected_languages
-
-    frame = pl.from_arrow(batch).drop("_sig", "_bands", "_eligible", *[e.meta.output_name() for e in exact_keys()],
-                                      strict=False)
+    """Pass 2 (:func:`curate.passes.rules_pass`) over an Arrow batch."""
+    frame = pl.from_arrow(batch).drop("_sig", "_bands", "_eligible", strict=False)
     ids = frame["row_idx"]
-    frame = frame.join(_rows(whole_ref, ids.min(), ids.max()), on="row_idx", how="left", maintain_order="left")
-    frame = with_expected_languages(frame, cfg.signals, expected)
-    return _arrow(apply_rules(frame, cfg))
+    return _arrow(rules_pass(frame, _rows(whole_ref, ids.min(), ids.max()), cfg, expected))
 
 
 def verdicts_batch(batch, cfg: CurateConfig, dedup_ref: list, columns: list[str]):
-    """Pass 3: each row's dedup reasons and clusters joined in, then its verdict, in the local column order."""
-    frame = pl.from_arrow(batch).drop("near_cluster", "near_similarity")
+    """Pass 3 (:func:`curate.passes.verdicts_pass`) over an Arrow batch."""
+    frame = pl.from_arrow(batch)
     ids = frame["row_idx"]
-    frame = frame.join(_rows(dedup_ref, ids.min(), ids.max()), on="row_idx", how="left", maintain_order="left")
-    frame = frame.with_columns(reasons=pl.concat_list("reasons", "_dedup")).drop("_dedup")
-    return _arrow(verdicts(frame, cfg).select(columns))
+    return _arrow(verdicts_pass(frame, _rows(dedup_ref, ids.min(), ids.max()), cfg, columns))
 
 
-def compact(block, columns: list[str], texts_of_near: bool = False):
-    """A block's ``columns`` (plus the near-dedup texts of rows in a candidate group). A Ray task."""
+def compact(block, columns: list[str] | None):
+    """A block's ``columns``, or (None) what :func:`curate.passes.representatives` needs. A Ray task."""
     frame = pl.from_arrow(block)
-    out = frame.select(columns)
-    if texts_of_near:
-        near = frame["near_cluster"].is_not_null()
-        out = out.with_columns(norm_prompt=pl.when(near).then(frame["norm_prompt"]).otherwise(pl.lit("")),
-                               norm_response=pl.when(near).then(frame["norm_response"]).otherwise(pl.lit("")))
-    return _arrow(out)
+    return _arrow(representative_columns(frame) if columns is None else frame.select(columns))
 
 
-def _gather(blocks: list, columns: list[str], texts_of_near: bool = False) -> pl.DataFrame:
+def _gather(blocks: list, columns: list[str] | None) -> pl.DataFrame:
     import ray
 
     task = ray.remote(compact)
-    parts = ray.get([task.remote(b, columns, texts_of_near) for b in blocks])
+    parts = ray.get([task.remote(b, columns) for b in blocks])
     return pl.concat([pl.from_arrow(p) for p in parts]).sort("row_idx")
 
 
@@ -191,7 +171,6 @@ def run_curate_ray(inputs: list[str | Path], cfg: CurateConfig, eval_paths: list
 def _run(inputs, cfg: CurateConfig, evals, st: Stages, cpus: int, exclude, eval_files: list[str]) -> RayRun:
     import ray
 
-    from curate.dedup_near import datasketch_permutations, lsh_params
     from curate.expected_lang import expected_languages
     from curate.ray_ingest import ingest_parts
     from curate.ray_near import near_groups
@@ -213,15 +192,12 @@ def _run(inputs, cfg: CurateConfig, evals, st: Stages, cpus: int, exclude, eval_
     batch = {"batch_format": "pyarrow", "batch_size": max(rows, 1), "zero_copy_batch": True}
     with st.stage("signals", n):
         d = cfg.dedup
-        bands, rows_per_band = lsh_params(d.lsh_threshold, d.num_perm)
         ds = ray.data.from_arrow_refs(parts.tables).map_batches(
-            signals_batch, fn_kwargs={"cfg": cfg, "offsets": parts.offsets, "evals": evals,
-                                      "perms": datasketch_permutations(d.num_perm, d.seed), "bands": bands,
-                                      "rows_per_band": rows_per_band}, **batch).materialize()
+            signals_batch, fn_kwargs={"cfg": cfg, "offsets": parts.offsets, "evals": evals, "lsh": Lsh.of(cfg)},
+            **batch).materialize()
         blocks = ds.to_arrow_refs()
     with st.stage("exact dedup", n):
-        keys = [e.meta.output_name() for e in exact_keys()]
-        small = _gather(blocks, ["row_idx", "source_file", "lang_prompt", "lang_response", *keys])
+        small = _gather(blocks, ["row_idx", "source_file", "lang_prompt", "lang_response", *KEY_COLUMNS])
         whole = pl.concat([small.select("row_idx"), clusters_from_keys(small, d.same_prompt)], how="horizontal")
         expected, _ = expected_languages(small, cfg.signals)
         # the first row of each exact-duplicate set stands for it in near dedup, as locally
@@ -236,11 +212,7 @@ def _run(inputs, cfg: CurateConfig, evals, st: Stages, cpus: int, exclude, eval_
             rules_batch, fn_kwargs={"cfg": cfg, "whole_ref": [ray.put(_arrow(whole))], "expected": expected},
             **batch).materialize()
         blocks = ds.to_arrow_refs()
-        small = _gather(blocks, ["row_idx", "quality", "exact_cluster", "near_cluster", "near_similarity",
-                                 "prompt_cluster"], texts_of_near=True)
-        reps = pick_representatives(small.with_columns(reasons=pl.lit([], pl.List(pl.String))), cfg)
-        dedup = reps.select("row_idx", "near_cluster", "near_similarity", "semantic_kept", "semantic_similarity",
-                            "dup_cluster", _dedup="reasons")
+        dedup = representatives(_gather(blocks, None), cfg)
         ds = ray.data.from_arrow_refs(blocks).map_batches(
             verdicts_batch, fn_kwargs={"cfg": cfg, "dedup_ref": [ray.put(_arrow(dedup))], "columns": empty.columns},
             **batch).materialize()

@@ -15,16 +15,18 @@ manifest.
 from __future__ import annotations
 
 import json
+import os
 import platform
-from collections.abc import Callable
+import resource
+from collections.abc import Callable, Iterator
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from curate.atomic import atomic_write, atomic_write_text
-from curate.formats import is_single_turn, to_alpaca
+from curate.atomic import atomic_write_text
+from curate.formats import to_alpaca
 from curate.ingest import write_quarantine
 from curate.pipeline import CurateResult
 
@@ -43,11 +45,17 @@ def versions() -> dict[str, str]:
     return out
 
 
-def choose_format(frame: pl.DataFrame, requested: str) -> str:
+def single_turn() -> pl.Expr:
+    """Whether a row's conversation is (system?) user, assistant: :func:`curate.formats.is_single_turn`."""
+    roles = pl.col("messages").list.eval(pl.element().struct.field("role"))
+    return roles.list.eval(pl.element().filter(pl.element() != "system")).list.join("\x1f") == "user\x1fassistant"
+
+
+def choose_format(frame: pl.DataFrame | pl.LazyFrame, requested: str) -> str:
     """``auto``: Alpaca when every row is single-turn, else messages."""
     if requested != "auto":
         return requested
-    single = all(is_single_turn(m) for m in frame["messages"].to_list())
+    single = frame.lazy().select(single_turn().fill_null(False).all()).collect().item()
     return "alpaca" if single else "messages"
 
 
@@ -104,16 +112,43 @@ def jsonl_lines(frame: pl.DataFrame, fmt: str, with_reasons: bool) -> list[str]:
     return pl.concat([quick, slow_lines]).sort("row_idx")["line"].to_list()
 
 
-def write_jsonl(frame: pl.DataFrame, path: Path, fmt: str, with_reasons: bool) -> None:
-    lines = jsonl_lines(frame, fmt, with_reasons)
-    atomic_write(path, lambda tmp: tmp.write_text("".join(line + "\n" for line in lines), encoding="utf-8"))
+VERDICT_FILES = {"keep": ("curated.jsonl", False), "review": ("review.jsonl", True), "drop": ("rejected.jsonl", True)}
+
+
+def slices(result: CurateResult, rows: int = 200_000) -> Iterator[pl.DataFrame]:
+    """The annotated rows in row order, a part at a time: a streamed run's chunk files, or slices of the frame."""
+    if result.parts is not None:
+        for part in result.parts:
+            yield pl.read_parquet(part)
+    else:
+        for start in range(0, result.frame.height, rows):
+            yield result.frame.slice(start, rows)
+
+
+def write_verdict_files(result: CurateResult, folder: Path, fmt: str) -> None:
+    """curated.jsonl, review.jsonl and rejected.jsonl, appended a part at a time (``folder`` is a staging
+    folder: the files appear in the run folder only once all are complete)."""
+    handles = {v: open(folder / name, "w", encoding="utf-8") for v, (name, _) in VERDICT_FILES.items()}
+    try:
+        for part in slices(result):
+            for verdict, fh in handles.items():
+                lines = jsonl_lines(part.filter(pl.col("verdict") == verdict), fmt, VERDICT_FILES[verdict][1])
+                fh.write("".join(line + "\n" for line in lines))
+        for fh in handles.values():
+            fh.flush()
+            os.fsync(fh.fileno())
+    finally:
+        for fh in handles.values():
+            fh.close()
 
 
 def manifest(result: CurateResult, fmt: str, run_id: str) -> dict[str, Any]:
-    f = result.frame
-    counts = {"rows": f.height, "keep": 0, "review": 0, "drop": 0, "quarantined": len(result.quarantine)}
-    counts.update(dict(f["verdict"].value_counts().iter_rows()))
-    reasons = dict(f["reasons"].explode().drop_nulls().value_counts(sort=True).iter_rows())
+    f = result.frame.lazy()
+    counts = {"rows": f.select(pl.len()).collect().item(), "keep": 0, "review": 0, "drop": 0,
+              "quarantined": len(result.quarantine)}
+    counts.update(dict(f.group_by("verdict").len().collect().iter_rows()))
+    reasons = dict(f.select(pl.col("reasons").explode()).drop_nulls().group_by("reasons").len()
+                   .sort(["len", "reasons"], descending=[True, False]).collect().iter_rows())
     return {
         "tool": "sieve curate",
         "run_id": run_id,
@@ -132,8 +167,11 @@ def manifest(result: CurateResult, fmt: str, run_id: str) -> dict[str, Any]:
             "cached": result.model_stats.rows - result.model_stats.scored, "tokens": result.model_stats.tokens,
             "seconds": round(result.model_stats.seconds, 2)},
         **_languages(result),
+        "memory": None if result.memory is None else {**result.memory, "peak_rss_bytes": max(
+            result.memory["peak_rss_bytes"], resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)},
         "stages": [{"name": s.name, "rows": s.rows, "seconds": round(s.seconds, 4),
-                    "rows_per_s": round(s.rows_per_s, 1) if s.seconds > 0 else None} for s in result.stages],
+                    "rows_per_s": round(s.rows_per_s, 1) if s.seconds > 0 else None,
+                    "peak_rss_gib": round(s.peak_rss / 2**30, 3)} for s in result.stages],
     }
 
 
@@ -141,7 +179,10 @@ def _languages(result: CurateResult) -> dict[str, Any]:
     """Each file's language mix ({file: {lang: share}}) and the languages expected in it, as the rules saw them."""
     from curate.expected_lang import expected_languages
 
-    expected, shares = expected_languages(result.frame, result.config.signals)
+    if result.languages is not None:
+        expected, shares = result.languages
+    else:
+        expected, shares = expected_languages(result.frame, result.config.signals)
     return {"languages": {f: {lang: round(x, 4) for lang, x in m.items()} for f, m in shares.items()},
             "expected_languages": expected}
 
@@ -158,15 +199,16 @@ def write_outputs(result: CurateResult, out_dir: str | Path, run_id: str | None 
     out.mkdir(parents=True, exist_ok=True)
     run_id = run_id or new_run_id()
     f = result.frame
-    fmt = choose_format(f.filter(pl.col("verdict") == "keep"), result.config.output_format)
-    annotated = f.drop([c for c in DROP_FROM_ANNOTATED if c in f.columns])
+    fmt = choose_format(f.lazy().filter(pl.col("verdict") == "keep"), result.config.output_format)
     with staging(out, run_id) as stage:
-        annotated.write_parquet(stage / "annotated.parquet")
-        write_jsonl(f.filter(pl.col("verdict") == "keep"), stage / "curated.jsonl", fmt, with_reasons=False)
-        write_jsonl(f.filter(pl.col("verdict") == "review"), stage / "review.jsonl", fmt, with_reasons=True)
-        write_jsonl(f.filter(pl.col("verdict") == "drop"), stage / "rejected.jsonl", fmt, with_reasons=True)
+        annotated = f.drop([c for c in DROP_FROM_ANNOTATED if c in f.collect_schema().names()])
+        if isinstance(annotated, pl.LazyFrame):
+            annotated.sink_parquet(stage / "annotated.parquet")
+        else:
+            annotated.write_parquet(stage / "annotated.parquet")
+        write_verdict_files(result, stage, fmt)
         write_quarantine(result.quarantine, stage / "quarantine.jsonl")
-        if "embedding" in f.columns:  # float16, row_idx order: for sieve select's diverse strategies
+        if "embedding" in f.collect_schema().names():  # float16, row_idx order: for sieve select's diverse strategies
             import numpy as np
 
             from curate.embeddings import DIM

@@ -6,6 +6,7 @@ is ever dropped here (rows leave only when outputs are written, each with its re
 
 from __future__ import annotations
 
+import resource
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -36,6 +37,7 @@ class StageTiming:
     name: str
     rows: int
     seconds: float
+    peak_rss: int = 0  # the process's peak resident memory at the stage's end, bytes (it never goes down)
 
     @property
     def rows_per_s(self) -> float:
@@ -44,7 +46,10 @@ class StageTiming:
 
 @dataclass
 class CurateResult:
-    frame: pl.DataFrame
+    """A run's annotated rows and what was learnt reading them. ``frame`` is a DataFrame, or for a streamed
+    run a LazyFrame over its chunk files (``parts``, in row order), valid while they exist."""
+
+    frame: pl.DataFrame | pl.LazyFrame
     quarantine: list[QuarantineRecord]
     files: list[FileSummary]
     config: CurateConfig
@@ -53,6 +58,9 @@ class CurateResult:
     skipped: list[str] = field(default_factory=list)
     model_stats: object | None = None  # curate.model_signals.ScoreStats when --model-signals ran
     engine: str = "local"  # "ray": curate.engine_ray ran it
+    parts: list[Path] | None = None  # a streamed run's annotated chunks (Parquet), in row order
+    languages: tuple[dict, dict] | None = None  # expected languages and mix per file, when decided already
+    memory: dict | None = None  # the memory limit, chunking and peak RSS of a local run (curate.engine_stream)
 
 
 class Stages:
@@ -75,7 +83,8 @@ class Stages:
 
         start = time.perf_counter()
         yield advance
-        self.timings.append(StageTiming(name, rows, time.perf_counter() - start))
+        self.timings.append(StageTiming(name, rows, time.perf_counter() - start,
+                                        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024))
         self.hook(name, rows, rows)
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from curate.dedup_near import bucket_pairs, clusters_from_pairs, unique_pairs, verify
+from curate.dedup_near import bucket_pairs, groups_from_pairs, unique_pairs
 from schemas.config import DedupConfig
 
 
@@ -65,18 +65,13 @@ def near_groups(blocks: list, firsts: np.ndarray, cfg: DedupConfig, partitions: 
     reducer = ray.remote(partition_pairs)
     found = ray.get([reducer.remote(*[m[p] for m in maps]) for p in range(partitions)])
     pairs = unique_pairs(np.concatenate(found)) if found else np.empty((0, 2), dtype=np.int64)
-    group = np.full(n, -1, dtype=np.int64)
-    if not len(pairs):
-        return group
-    members = np.unique(pairs)
-    wanted = np.zeros(n, dtype=bool)
-    wanted[members] = True
-    wanted_ref = ray.put(wanted)
-    sigs = pl.concat([pl.from_arrow(t) for t in ray.get([ray.remote(signatures_of).remote(b, wanted_ref)
-                                                         for b in blocks])]).sort("row_idx")
-    sig = np.asarray(sigs["_sig"].to_numpy(), dtype=np.uint32).reshape(len(members), -1)
-    local = np.searchsorted(members, pairs)  # positions in ``members`` (sorted: same as ``sigs``)
-    good, sims = verify(sig, local, max(cfg.threshold - cfg.verify_margin, cfg.lsh_threshold))
-    cluster, _ = clusters_from_pairs(len(members), good, sims)
-    group[members] = cluster
-    return group
+
+    def sigs(members: np.ndarray) -> np.ndarray:
+        wanted = np.zeros(n, dtype=bool)
+        wanted[members] = True
+        wanted_ref = ray.put(wanted)
+        found = pl.concat([pl.from_arrow(t) for t in ray.get([ray.remote(signatures_of).remote(b, wanted_ref)
+                                                              for b in blocks])]).sort("row_idx")
+        return np.asarray(found["_sig"].to_numpy(), dtype=np.uint32).reshape(len(members), -1)
+
+    return groups_from_pairs(n, pairs, sigs, cfg)

@@ -57,7 +57,8 @@ def _text(s: str | None, limit: int = 600) -> str:
 
 
 def render_report(result: CurateResult, manifest: dict[str, Any], examples: int = 3, clusters: int = 5) -> str:
-    f = result.frame
+    f = result.frame.lazy()  # a streamed run's rows are read back a column or a few rows at a time
+    names = f.collect_schema().names()
     c = manifest["counts"]
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>Sieve curate report</title>"
              f"<style>{_CSS}</style></head><body><h1>Sieve curate report</h1>"]
@@ -73,7 +74,10 @@ def render_report(result: CurateResult, manifest: dict[str, Any], examples: int 
         parts.append(f"<tr><td>{escape(code)}</td><td class={act}>{act}</td><td class=num>{n:,}</td>"
                      f"<td>{escape(_WHY.get(code, ''))}</td></tr>")
     parts.append("</table><h2>Signals</h2><div class=grid>")
-    parts += [_hist(f[col], title, b) for col, title, b in _PLOTS if col in f.columns and f[col].null_count() < f.height]
+    for col, title, b in _PLOTS:
+        values = f.select(col).collect().to_series() if col in names else None
+        if values is not None and values.null_count() < len(values):
+            parts.append(_hist(values, title, b))
     parts.append("</div>")
     parts.append("<h3>Language mix per file</h3><table><tr><th>file</th><th>languages (share of rows)</th>"
                  "<th>expected</th></tr>" + "".join(
@@ -86,7 +90,7 @@ def render_report(result: CurateResult, manifest: dict[str, Any], examples: int 
                      f"<td class=num>{s['seconds']:.2f}</td><td class=num>{(s['rows_per_s'] or 0):,.0f}</td></tr>")
     parts.append("</table><h2>Examples per reason</h2>")
     for code in manifest["reasons"]:
-        rows = f.filter(pl.col("reasons").list.contains(code)).head(examples)
+        rows = f.filter(pl.col("reasons").list.contains(code)).head(examples).collect()
         parts.append(f"<h3>{escape(code)}</h3><table><tr><th>source</th><th>prompt</th><th>response</th></tr>")
         for r in rows.iter_rows(named=True):
             parts.append(f"<tr><td>{escape(r['source_file'].rsplit('/', 1)[-1])}:{r['source_line']}</td>"
@@ -94,8 +98,11 @@ def render_report(result: CurateResult, manifest: dict[str, Any], examples: int 
         parts.append("</table>")
     parts.append("<h2>Duplicate clusters (sample)</h2>")
     dup = f.filter(pl.col("dup_cluster").is_not_null())
-    for cid in dup["dup_cluster"].unique(maintain_order=True).head(clusters).to_list():
-        members = dup.filter(pl.col("dup_cluster") == cid).sort("row_idx").head(4)
+    first = dup.select(pl.col("dup_cluster").unique(maintain_order=True).head(clusters)).collect().to_series()
+    shown = dup.filter(pl.col("dup_cluster").is_in(first.implode())).select(
+        "dup_cluster", "row_idx", "verdict", "quality", "source_line", "prompt", "response").collect()
+    for cid in first.to_list():
+        members = shown.filter(pl.col("dup_cluster") == cid).sort("row_idx").head(4)
         parts.append(f"<h4>{escape(cid)}</h4><div class=cluster>")
         for r in members.iter_rows(named=True):
             parts.append(f"<div><b class={r['verdict']}>{r['verdict']}</b> q={r['quality']:.2f} "

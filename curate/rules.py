@@ -7,8 +7,9 @@ action among its reasons (drop > review > keep); actions per code come from ``co
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 import polars as pl
 
@@ -190,7 +191,16 @@ def apply_rules(frame: pl.DataFrame, cfg: CurateConfig) -> pl.DataFrame:
         "_prompt_in_script", "_response_in_script", "_response_lang_in_prompt")
 
 
-def pick_representatives(frame: pl.DataFrame, cfg: CurateConfig) -> pl.DataFrame:
+class NearTexts(Protocol):
+    """Where the near-duplicate walk finds candidate texts when the frame does not hold them (a streamed run)."""
+
+    def pieces(self, cand: pl.DataFrame) -> Iterator[tuple[pl.DataFrame, list[str]]]:
+        """``cand`` (rows in quality order, with ``row_idx`` and ``near_cluster``) cut into parts that each
+        hold whole groups, in the same order within each, with every row's :func:`curate.text.near_text`."""
+        ...
+
+
+def pick_representatives(frame: pl.DataFrame, cfg: CurateConfig, near: NearTexts | None = None) -> pl.DataFrame:
     """Add dedup reason codes to every cluster member but the best (quality, then first seen).
 
     Order: exact clusters first; their representatives then compete in near-duplicate groups (a row is
@@ -207,7 +217,7 @@ def pick_representatives(frame: pl.DataFrame, cfg: CurateConfig) -> pl.DataFrame
         if not enabled:
             continue
         if code == "dedup.near":
-            ranked = _near_losers(ranked, cfg)
+            ranked = _near_losers(ranked, cfg, near)
         elif code == "dedup.semantic":
             ranked = _semantic_losers(ranked, cfg)
         else:
@@ -258,16 +268,22 @@ def _semantic_losers(ranked: pl.DataFrame, cfg: CurateConfig) -> pl.DataFrame:
         pl.col("_dedup.semantic").fill_null(False))
 
 
-def _near_losers(ranked: pl.DataFrame, cfg: CurateConfig) -> pl.DataFrame:
+def _near_losers(ranked: pl.DataFrame, cfg: CurateConfig, near: NearTexts | None = None) -> pl.DataFrame:
     """``_dedup.near`` for alive rows (in quality order) that duplicate a kept row of their candidate group;
     ``near_cluster`` becomes the kept row's ``row_idx`` for it and its duplicates (null elsewhere) and
-    ``near_similarity`` each duplicate's exact Jaccard with it."""
+    ``near_similarity`` each duplicate's exact Jaccard with it. Texts come from the frame, or part by part
+    from ``near`` (groups are independent: the walk gives the same answer either way)."""
     from curate.dedup_near import assign_near
 
     cand = ranked.filter(pl.col("_alive") & pl.col("near_cluster").is_not_null())
-    kept_of, sim = assign_near(cand["near_cluster"].to_numpy(), cand.select(near_text())["text"].to_list(), cfg.dedup)
-    idx = cand["row_idx"].to_numpy()
-    dupes = pl.DataFrame({"row_idx": idx, "_dedup.near": kept_of >= 0, "_kept": idx[kept_of], "_s": sim}).select(
+    pieces = near.pieces(cand) if near is not None else [(cand, cand.select(near_text())["text"].to_list())]
+    found = [pl.DataFrame(schema={"row_idx": pl.Int64, "_dedup.near": pl.Boolean, "_kept": pl.Int64, "_s": pl.Float32})]
+    for part, texts in pieces:
+        kept_of, sim = assign_near(part["near_cluster"].to_numpy(), texts, cfg.dedup)
+        idx = part["row_idx"].to_numpy()
+        found.append(pl.DataFrame({"row_idx": idx, "_dedup.near": kept_of >= 0, "_kept": idx[kept_of], "_s": sim},
+                                  schema=found[0].schema))
+    dupes = pl.concat(found).select(
         "row_idx", "_dedup.near", _group=pl.when("_dedup.near").then("_kept"), _sim=pl.when("_dedup.near").then("_s"))
     heads = dupes.filter("_dedup.near").select(row_idx="_group").unique().with_columns(_head=pl.lit(True))
     ranked = (ranked.drop("near_cluster", "near_similarity")

@@ -247,6 +247,60 @@ class RayConfig(_Section):
         "efficient; fewer when the data is small, so every CPU still gets two batches")
 
 
+_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+def parse_size(value: Any, total: int) -> int:
+    """Bytes from an int, ``"4G"`` / ``"512MiB"`` / ``"1.5gb"`` (binary units) or ``"30%"`` of ``total``."""
+    import re
+
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return int(value)
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*(%|[kmgt]?)(?:i?b)?\s*", str(value).lower())
+    if not m:
+        raise ValueError(f"{value!r} is not a size: write e.g. 4G, 512M, 6GiB or 30% (of the machine's RAM)")
+    num, unit = float(m.group(1)), m.group(2)
+    return int(num / 100 * total) if unit == "%" else int(num * _UNITS[unit])
+
+
+def machine_ram() -> int:
+    import os
+
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+class MemoryConfig(_Section):
+    """How much memory the local engine aims to use (``--memory-limit``). Input larger than one chunk is
+    streamed: read, scored and decided a chunk at a time, with the chunks spilled to disk, so memory stays
+    near the limit whatever the input's size. Nothing here changes a verdict (tests compare the engines)."""
+
+    limit: str | int = Field(
+        "15%", description="the run's memory target: bytes, a size (4G, 512M) or a share of the machine's RAM "
+        "(15%); chunks are sized from it, and input that fits one chunk is curated in memory, unspilled")
+    chunk_bytes: int | None = Field(
+        None, ge=1024, description="input bytes per chunk; None: the limit / memory.expansion, between 4 MiB and "
+        "128 MiB")
+    expansion: float = Field(
+        40.0, gt=0, description="the limit divided by this is a chunk's input bytes: a chunk's passes take about "
+        "20x its input bytes (Alpaca-size rows, bench/curate_bench.py), about half the limit; the libraries "
+        "(~0.5 GiB) and the whole-data columns (~100 bytes a row) take the rest")
+
+    @field_validator("limit")
+    @classmethod
+    def _size(cls, value: Any) -> Any:
+        if parse_size(value, machine_ram()) < 256 << 20:  # Python, polars and the language model take ~0.5G
+            raise ValueError(f"{value!r}: at least 256M")
+        return value
+
+    def limit_bytes(self) -> int:
+        return parse_size(self.limit, machine_ram())
+
+    def chunk_size(self) -> int:
+        if self.chunk_bytes:
+            return self.chunk_bytes
+        return int(min(max(self.limit_bytes() / self.expansion, 4 << 20), 128 << 20))
+
+
 DEFAULT_ACTIONS: dict[str, Verdict] = {
     "structure.empty_content": "drop",
     "structure.system_not_first": "review",
@@ -304,6 +358,7 @@ class CurateConfig(_Section):
     engine: Literal["local", "ray"] = Field(
         "local", description="local: one process (polars uses every core); ray: Ray tasks on a cluster (--engine)")
     ray: RayConfig = Field(default_factory=RayConfig)
+    memory: MemoryConfig = Field(default_factory=MemoryConfig)
 
     @field_validator("actions", mode="before")
     @classmethod

@@ -153,6 +153,9 @@ def curate(
         "--engine", help="local (default: one process) or ray (Ray tasks; pip install -e '.[ray]'): same verdicts.")] = None,
     ray_address: Annotated[Optional[str], typer.Option(
         "--ray-address", help="With --engine ray: the cluster to join (else RAY_ADDRESS, else a local Ray).")] = None,
+    memory_limit: Annotated[Optional[str], typer.Option(
+        "--memory-limit", help="Local engine: the memory to stay near (4G, 512M, 30%% of RAM; default 25%%). "
+        "Input bigger than a chunk sized from it is streamed through disk.")] = None,
 ) -> None:
     """Validate, deduplicate and score every row; write curated/review/rejected sets and a report.
 
@@ -164,6 +167,7 @@ def curate(
       sieve curate outputs.json -o runs/x --eval self_instruct.jsonl --config strict.toml
       sieve curate chats.jsonl -o runs/chats --role-map Kunde=user --role-map Berater=assistant
       sieve curate data.jsonl -o runs/scored --model-signals
+      sieve curate huge.jsonl -o runs/huge --memory-limit 4G
       sieve curate big/*.jsonl -o runs/big --engine ray --ray-address auto
       sieve curate --explain
     """
@@ -176,7 +180,7 @@ def curate(
     raise typer.Exit(run_curate_command(inputs, output, config, eval_files or [], output_format,
                                         parse_column_map(column_map),
                                         parse_column_map(role_map, "--role-map", "Kunde=user"),
-                                        model_signals, model, semantic, engine, ray_address))
+                                        model_signals, model, semantic, engine, ray_address, memory_limit))
 
 
 @app.command()

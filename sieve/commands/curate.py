@@ -40,18 +40,20 @@ def run_curate_command(inputs: list[str], output: Path, config: Path | None, eva
                        output_format: str | None, column_map: dict[str, str],
                        role_map: dict[str, str] | None = None, model_signals: bool = False,
                        model: str | None = None, semantic: bool = False, engine: str | None = None,
-                       ray_address: str | None = None) -> int:
+                       ray_address: str | None = None, memory_limit: str | None = None) -> int:
+    from curate.engine_stream import curate_local, spill_space
     from curate.outputs import write_outputs
-    from curate.pipeline import run_curate
     from curate.run_folder import prepare_output, run_lock
 
     flags = {"output_format": output_format, "ingest.column_map": column_map, "ingest.role_map": role_map,
              "model_signals.enabled": model_signals, "model_signals.model": model,
-             "dedup.semantic": semantic, "engine": engine, "ray.address": ray_address}
+             "dedup.semantic": semantic, "engine": engine, "ray.address": ray_address, "memory.limit": memory_limit}
     overrides = {key: value for key, value in flags.items() if value}  # a flag not given changes nothing
     cfg = load_config(config, **overrides)
     if ray_address and cfg.engine != "ray":
         fail("--ray-address: only with --engine ray", EXIT_USAGE)
+    if memory_limit and cfg.engine == "ray":
+        fail("--memory-limit: only with the local engine (Ray workers take their memory from the cluster)", EXIT_USAGE)
     start = time.perf_counter()
     existed = output.exists()
     try:
@@ -79,9 +81,12 @@ def run_curate_command(inputs: list[str], output: Path, config: Path | None, eva
                 run = run_curate_ray(inputs, cfg, eval_files, hook=hook, exclude=[output])
                 result = run.result
                 man = write_outputs(result, output, extra=lambda stage: write_parts(run.blocks, stage / "annotated"))
+                unknown = unknown_roles(result.frame)
             else:
-                result = run_curate(inputs, cfg, eval_files, hook=hook, exclude=[output])
-                man = write_outputs(result, output)
+                with spill_space(output) as spill:  # a streamed run's chunks, removed once the outputs are written
+                    result = curate_local(inputs, cfg, spill, eval_files, hook=hook, exclude=[output])
+                    man = write_outputs(result, output)
+                    unknown = unknown_roles(result.frame)
     except SieveError as exc:
         if not existed and output.is_dir() and not any(output.iterdir()):
             output.rmdir()  # a run that failed leaves no empty folder it made behind
@@ -90,12 +95,11 @@ def run_curate_command(inputs: list[str], output: Path, config: Path | None, eva
         fail(str(exc), EXIT_USAGE if isinstance(exc, (OutputError, EvalSetError, TrainUsageError)) else EXIT_ERROR)
     print_summary(man, time.perf_counter() - start, output)
     report_quarantine(result, output / "quarantine.jsonl")
-    unknown = unknown_roles(result.frame)
     if unknown:
         console.print("[yellow]roles Sieve does not know[/] (rows get structure.unknown_role): "
                       + ", ".join(f"{r!r} x{n:,}" for r, n in unknown.items())
                       + f"; map each to user or assistant with --role-map, e.g. --role-map {next(iter(unknown))}=user")
-    if result.frame.height == 0:
+    if man["counts"]["rows"] == 0:
         console.print("[bold red]nothing could be read[/] (every row or file is in quarantine.jsonl)")
         return EXIT_NOTHING_READ
     return EXIT_QUARANTINED if result.quarantine else 0
@@ -105,10 +109,9 @@ def unknown_roles(frame) -> dict[str, int]:
     """Role values other than system/user/assistant, with their counts (most common first)."""
     import polars as pl
 
-    if frame.height == 0:
-        return {}
-    roles = frame.select(r=pl.col("messages").list.eval(pl.element().struct.field("role"))).explode("r")["r"]
-    odd = roles.filter(~roles.is_in(["system", "user", "assistant"])).value_counts(sort=True)
+    roles = frame.lazy().select(r=pl.col("messages").list.eval(pl.element().struct.field("role"))).explode("r")
+    odd = (roles.filter(~pl.col("r").is_in(["system", "user", "assistant"])).group_by("r").len()
+           .sort(["len", "r"], descending=[True, False]).collect())
     return dict(odd.iter_rows())
 
 
@@ -119,6 +122,7 @@ def print_summary(man: dict, seconds: float, output: Path) -> None:
     out.print(f"  keep {c['keep']:,} | review {c['review']:,} | drop {c['drop']:,} | quarantined {c['quarantined']:,}")
     for s in man["stages"]:
         out.print(f"  stage {s['name']:<12} {s['seconds']:7.2f} s  {s['rows_per_s'] or 0:>10,.0f} rows/s")
+    _print_memory(man.get("memory"))
     out.print("  top reasons: " + ", ".join(f"{k} {v:,}" for k, v in list(man["reasons"].items())[:8]))
     if len(man.get("languages", {})) > 0:
         out.print("  languages per file (share of rows using each, in prompt or response; * expected):")
@@ -137,3 +141,20 @@ def print_summary(man: dict, seconds: float, output: Path) -> None:
     parts = ", annotated/ (Parquet parts)" if man.get("engine") == "ray" else ""
     out.print(f"  outputs: {output}/ (curated.jsonl, review.jsonl, rejected.jsonl, annotated.parquet{parts}, "
               f"report.html, manifest.json)")
+
+
+def _print_memory(mem: dict | None) -> None:
+    """One line on the memory limit: streamed or not, and the peak against the limit (a warning above it)."""
+    if not mem:
+        return
+    gib = 1 << 30
+    peak, limit = mem["peak_rss_bytes"] / gib, mem["limit_bytes"] / gib
+    how = (f"streamed in {mem['chunks']:,} chunks of about {mem['chunk_bytes'] / (1 << 20):,.0f} MiB of input, "
+           "spilled to disk" if mem["streamed"] else
+           f"in memory ({mem['why_not']})" if mem.get("why_not") else "in memory (the input fits one chunk)")
+    line = f"  memory: peak {peak:.2f} GiB, limit {limit:.2f} GiB; {how}"
+    if peak > limit:
+        console.print(f"[yellow]{line}: the peak passed the limit[/] (lower --memory-limit for smaller chunks)",
+                      markup=True)
+    else:
+        out.print(line, markup=False)

@@ -1,0 +1,256 @@
+"""The local engine in bounded memory: ``sieve curate`` a chunk at a time, spilling to disk.
+
+Input that fits one chunk (``memory.chunk_size()``, from ``--memory-limit``) is curated in memory by
+:func:`curate.pipeline.run_curate`, as before. Larger input is streamed, with the passes of
+:mod:`curate.passes` (the in-memory engine's own functions, so the verdicts are its verdicts):
+
+1. signals: chunks of about ``chunk_bytes`` of input (:class:`curate.chunked_ingest.ChunkedIngest`) get
+   views, signals, contamination and MinHash; each chunk goes to disk (Parquet), its signatures to
+   ``sig-N.npy`` and its LSH band keys to ``bands-N.parquet``. Memory keeps only the compact columns
+   the whole-data decisions need: 64-bit exact-dedup keys, file and languages (categorical);
+2. exact dedup and expected languages over those columns; near dedup band by band from the spilled
+   keys (one band of the first row of each exact-duplicate set in memory at a time), the signatures
+   read back for the rows of some candidate pair only (:func:`curate.dedup_near.groups_from_pairs`);
+3. rules, chunk by chunk; the kept member of every cluster from quality, cluster ids and the texts of
+   near-duplicate candidates only; then verdicts, chunk by chunk, written as the run's annotated chunks.
+
+The outputs are written from the chunk files (:func:`curate.outputs.write_outputs`). Model signals and
+semantic duplicates (``--model-signals``, ``--semantic``) hold vectors or model state for every row and run
+in memory; a run with them is not streamed and says so.
+"""
+
+from __future__ import annotations
+
+import math
+import resource
+import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from curate.chunked_ingest import ChunkedIngest
+from curate.contamination import load_eval_prompts
+from curate.dedup_exact import clusters_from_keys
+from curate.dedup_near import bucket_pairs, groups_from_pairs
+from curate.expected_lang import expected_languages
+from curate.ingest import FRAME_SCHEMA
+from curate.passes import (KEY_COLUMNS, Lsh, minhash, representative_columns, representatives, rules_pass,
+                           signals_pass, verdicts_pass)
+from curate.pipeline import CurateResult, ProgressHook, Stages, curate_frame, run_curate
+from curate.readers import scan_inputs
+from curate.text import near_text
+from schemas.config import CurateConfig
+
+SPILL_PREFIX = ".spill-"
+SIGNAL_ROWS = 20_000  # rows whose list-valued signal intermediates are built at once (memory, not speed)
+
+
+def peak_rss() -> int:
+    """This process's peak resident memory so far, in bytes (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def input_bytes(inputs: list[str | Path], exclude: list[Path] | None = None) -> int:
+    return sum(f.stat().st_size for f in scan_inputs(inputs, exclude).files if f.is_file())
+
+
+def in_memory_why(cfg: CurateConfig) -> str | None:
+    """Why a run cannot be streamed, or None."""
+    if cfg.model_signals.enabled:
+        return "--model-signals runs in memory"
+    if cfg.dedup.semantic:
+        return "--semantic runs in memory"
+    return None
+
+
+@contextmanager
+def spill_space(out: Path) -> Iterator[Path]:
+    """A fresh folder for a run's chunks inside its output folder (same disk as the outputs), removed after;
+    a killed run's leftovers are removed first (the caller holds the folder's lock)."""
+    out.mkdir(parents=True, exist_ok=True)
+    for left in out.glob(f"{SPILL_PREFIX}*"):
+        shutil.rmtree(left, ignore_errors=True)
+    folder = out / f"{SPILL_PREFIX}{uuid.uuid4().hex[:12]}"
+    folder.mkdir()
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def curate_local(inputs: list[str | Path], cfg: CurateConfig, spill: Path, eval_paths: list[str | Path] | None = None,
+                 hook: ProgressHook | None = None, exclude: list[Path] | None = None) -> CurateResult:
+    """``sieve curate`` on the local engine: in memory when the input fits one chunk (or a flag needs it),
+    else streamed through ``spill`` (see the module docstring). The result's frame of a streamed run reads
+    the chunk files: use it before ``spill`` is removed."""
+    limit, chunk = cfg.memory.limit_bytes(), cfg.memory.chunk_size()
+    size = input_bytes(inputs, exclude)
+    why = in_memory_why(cfg) if size > chunk else None
+    if size <= chunk or why:
+        result = run_curate(inputs, cfg, eval_paths, hook=hook, exclude=exclude)
+        result.memory = {"limit_bytes": limit, "chunk_bytes": chunk, "input_bytes": size, "chunks": 1,
+                         "streamed": False, "why_not": why, "peak_rss_bytes": peak_rss()}
+        return result
+    evals = load_eval_prompts(list(eval_paths)) if eval_paths else None
+    result = stream(inputs, cfg, evals, spill, chunk, Stages(hook), exclude)
+    result.eval_files = [str(p) for p in eval_paths or []]
+    result.memory = {"limit_bytes": limit, "chunk_bytes": chunk, "input_bytes": size, "chunks": len(result.parts),
+                     "streamed": True, "why_not": None, "peak_rss_bytes": peak_rss()}
+    return result
+
+
+@dataclass
+class _Chunk:
+    first: int  # row_idx of its first row
+    rows: int
+
+
+def stream(inputs: list[str | Path], cfg: CurateConfig, evals: pl.DataFrame | None, spill: Path, chunk_bytes: int,
+           st: Stages, exclude: list[Path] | None = None) -> CurateResult:
+    """The streamed run (see the module docstring); every file it writes is under ``spill``."""
+    reader = ChunkedIngest(inputs, cfg, chunk_bytes, exclude)
+    lsh = Lsh.of(cfg) if cfg.dedup.near else None
+    chunks: list[_Chunk] = []
+    small: list[pl.DataFrame] = []
+    # progress in rows: lines of the JSONL inputs (others are counted as they are read)
+    estimate = sum(_lines(f) for f in reader.scan.files)
+    with st.stage("signals", estimate) as advance:
+        for i, frame in enumerate(reader):
+            frame = signals_pass(frame, cfg, evals, SIGNAL_ROWS)
+            if lsh is not None:
+                sig, bands, eligible = minhash(frame, cfg, lsh)
+                np.save(spill / f"sig-{i}.npy", sig)
+                pl.DataFrame({"row_idx": frame["row_idx"], **{f"b{j}": bands[:, j] for j in range(lsh.bands)}}
+                             ).filter(pl.Series(eligible)).write_parquet(spill / f"bands-{i}.parquet")
+            small.append(frame.select("row_idx", *KEY_COLUMNS, *[pl.col(c).cast(pl.Categorical) for c in
+                                                                 ("source_file", "lang_prompt", "lang_response")]))
+            frame.drop(KEY_COLUMNS).write_parquet(spill / f"signals-{i}.parquet")
+            chunks.append(_Chunk(int(frame["row_idx"][0]) if frame.height else reader.rows, frame.height))
+            advance(frame.height)
+    n = st.timings[-1].rows = reader.rows
+    columns = curate_frame(pl.DataFrame(schema=FRAME_SCHEMA), cfg, evals).columns  # the in-memory engine's
+    keys = pl.concat(small) if small else pl.DataFrame()
+    del small
+    with st.stage("exact dedup", n):
+        whole = pl.concat([keys.select("row_idx"), clusters_from_keys(keys, cfg.dedup.same_prompt)], how="horizontal")
+        langs = keys.select("row_idx", *[pl.col(c).cast(pl.String) for c in ("source_file", "lang_prompt",
+                                                                              "lang_response")])
+        expected, shares = expected_languages(langs, cfg.signals)
+        del langs
+        # the first row of each exact-duplicate set stands for it in near dedup, as in memory
+        first_of = keys.select(pl.col("row_idx").min().over("pair_key"))["row_idx"].to_numpy()
+        del keys
+    with st.stage("near dedup", n):
+        group = _near(spill, chunks, first_of, cfg, lsh)[first_of] if lsh is not None else np.full(n, -1)
+        whole = whole.with_columns(near_cluster=pl.Series(group, dtype=pl.Int64)).with_columns(
+            near_cluster=pl.when(pl.col("near_cluster") >= 0).then("near_cluster"),  # candidate groups only
+            near_similarity=pl.lit(None, pl.Float32))
+        del group, first_of
+    with st.stage("rules", n) as advance:
+        # candidate texts, spilled by group: the kept-member walk reads one share of the groups at a time
+        texts = SpilledTexts(spill, _text_partitions(whole, size_of(reader), chunk_bytes))
+        reps = []
+        for i, c in enumerate(chunks):
+            path = spill / f"signals-{i}.parquet"
+            frame = rules_pass(pl.read_parquet(path), whole.slice(c.first, c.rows), cfg, expected)
+            frame.write_parquet(spill / f"rules-{i}.parquet")
+            path.unlink()
+            texts.add(i, frame)
+            reps.append(representative_columns(frame, texts=False))
+            advance(c.rows)
+        del whole
+        dedup = representatives(pl.concat(reps), cfg, texts)
+        del reps
+    parts = []
+    with st.stage("verdicts", n) as advance:
+        for i, c in enumerate(chunks):
+            path = spill / f"rules-{i}.parquet"
+            parts.append(spill / f"annotated-{i:05d}.parquet")
+            verdicts_pass(pl.read_parquet(path), dedup.slice(c.first, c.rows), cfg, columns).write_parquet(parts[-1])
+            path.unlink()
+            advance(c.rows)
+    frame = pl.scan_parquet(parts) if parts else curate_frame(pl.DataFrame(schema=FRAME_SCHEMA), cfg, evals)
+    return CurateResult(frame=frame, quarantine=reader.quarantine, files=reader.files, config=cfg,
+                        stages=st.timings, skipped=reader.skipped, parts=parts, languages=(expected, shares))
+
+
+def _near(spill: Path, chunks: list[_Chunk], firsts_of: np.ndarray, cfg: CurateConfig, lsh: Lsh) -> np.ndarray:
+    """Candidate groups of the first rows (per ``row_idx``, -1: none), band by band from the spilled keys;
+    pairs kept as one int64 each (``i * n + j``) so a band's pairs join the others without a copy per band."""
+    n = len(firsts_of)
+    first = firsts_of == np.arange(n)
+    files = [spill / f"bands-{i}.parquet" for i in range(len(chunks))]
+    found = np.empty(0, dtype=np.int64)
+    for band in range(lsh.bands):
+        col = pl.concat([pl.read_parquet(f, columns=["row_idx", f"b{band}"]) for f in files])
+        ids = col["row_idx"].to_numpy()
+        take = first[ids]  # row order: bucket members pair in row order, as in memory
+        pairs = bucket_pairs(col[f"b{band}"].to_numpy()[take], ids[take])
+        del col, ids, take
+        pairs.sort(axis=1)
+        found = np.union1d(found, pairs[pairs[:, 0] != pairs[:, 1]] @ np.array([n, 1], dtype=np.int64))
+    pairs = np.stack([found // n, found % n], axis=1)
+    del found
+
+    def signatures_of(ids: np.ndarray) -> np.ndarray:
+        out = []
+        for i, c in enumerate(chunks):
+            mine = ids[(ids >= c.first) & (ids < c.first + c.rows)]
+            if len(mine):
+                out.append(np.load(spill / f"sig-{i}.npy", mmap_mode="r")[mine - c.first])
+        return np.concatenate(out)
+
+    return groups_from_pairs(n, pairs, signatures_of, cfg.dedup, batch=1_000_000)
+
+
+def size_of(reader: ChunkedIngest) -> int:
+    return sum(f.stat().st_size for f in reader.scan.files if f.is_file())
+
+
+def _text_partitions(whole: pl.DataFrame, input_size: int, chunk_bytes: int) -> int:
+    """How many parts the candidate texts are cut into: a quarter of a chunk's input each (their shingle
+    sets take several times the texts' size)."""
+    share = whole["near_cluster"].is_not_null().mean() or 0.0
+    return max(1, math.ceil(4 * share * input_size / chunk_bytes))
+
+
+class SpilledTexts:
+    """The near-duplicate candidates' texts, spilled by ``near_cluster % partitions`` (:class:`curate.rules.NearTexts`)."""
+
+    def __init__(self, spill: Path, partitions: int):
+        self.spill, self.partitions, self.chunks = spill, partitions, 0
+
+    def _file(self, chunk: int, part: int) -> Path:
+        return self.spill / f"near-{chunk}-{part}.parquet"
+
+    def add(self, chunk: int, frame: pl.DataFrame) -> None:
+        cand = frame.filter(pl.col("near_cluster").is_not_null()).select(
+            "row_idx", near_text(), _p=pl.col("near_cluster") % self.partitions)
+        for p in range(self.partitions):
+            cand.filter(pl.col("_p") == p).drop("_p").write_parquet(self._file(chunk, p))
+        self.chunks = max(self.chunks, chunk + 1)
+
+    def pieces(self, cand: pl.DataFrame) -> Iterator[tuple[pl.DataFrame, list[str]]]:
+        for p in range(self.partitions):
+            part = cand.filter(pl.col("near_cluster") % self.partitions == p)
+            texts = pl.concat([pl.read_parquet(self._file(i, p)) for i in range(self.chunks)])
+            yield part, part.select("row_idx").join(texts, on="row_idx", how="left", maintain_order="left")["text"].to_list()
+            del texts
+
+
+def _lines(path: Path) -> int:
+    """Newlines in a plain JSONL file (its rows, near enough, for a progress bar); 0 for other files."""
+    from curate.fast_ingest import is_plain_jsonl
+
+    if not is_plain_jsonl(path):
+        return 0
+    count = 0
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 24), b""):
+            count += block.count(b"\n")
+    return count

@@ -1,0 +1,107 @@
+"""The streaming local engine decides exactly what the in-memory engine decides, row for row.
+
+Chunks are made tiny (a few KiB of input) so that near and exact copies, same-prompt rows and the
+members of one near-duplicate group sit in other chunks than their originals, and so that a file with a
+broken line is read partly on the fast path and partly row by row.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from curate.engine_stream import SPILL_PREFIX, curate_local, spill_space
+from curate.pipeline import run_curate
+from schemas.config import CurateConfig
+from sieve.cli import run
+from tests.conftest import ALPACA, DECISION
+
+TINY = {"memory": {"chunk_bytes": 16384}}
+
+
+def _streamed(inputs: list, cfg: CurateConfig, tmp_path: Path):
+    """A streamed run's result with its frame read into memory (before the chunk files go)."""
+    with spill_space(tmp_path / "out") as spill:
+        res = curate_local(inputs, cfg, spill)
+        assert res.memory["streamed"] and res.memory["chunks"] > 1
+        res.frame = res.frame.collect()
+    return res
+
+
+def _same(memory, streamed, metadata_equal: bool = True) -> None:
+    a, b = memory.frame, streamed.frame
+    assert b.columns == a.columns and b.height == a.height
+    assert_frame_equal(b.select(DECISION), a.select(DECISION), check_exact=True)
+    if metadata_equal:
+        assert_frame_equal(b, a)
+    else:  # a clean range of a file with a bad line keeps polars' compact JSON: the same object
+        assert_frame_equal(b.drop("metadata"), a.drop("metadata"))
+        assert [json.loads(x) for x in b["metadata"]] == [json.loads(x) for x in a["metadata"]]
+    assert [q.model_dump() for q in streamed.quarantine] == [q.model_dump() for q in memory.quarantine]
+    facts = lambda r: [(f.path, f.format, f.rows, f.quarantined, f.sha256) for f in r.files]  # noqa: E731
+    assert facts(streamed) == facts(memory) and streamed.skipped == memory.skipped
+
+
+def test_copies_across_chunks_give_the_in_memory_verdicts(built, tmp_path):
+    cfg = CurateConfig.model_validate(TINY)
+    memory = run_curate([built], cfg)
+    count = dict(memory.frame["reasons"].explode().value_counts().iter_rows())
+    assert count["dedup.near"] >= 60 and count["dedup.exact"] >= 10 and count["dedup.same_prompt"] >= 5
+    streamed = _streamed([built], cfg, tmp_path)
+    assert streamed.memory["chunks"] >= 8
+    # near-duplicate groups span chunks: members of one group have row numbers a chunk or more apart
+    spans = memory.frame.filter(pl.col("near_cluster").is_not_null()).group_by("near_cluster").agg(
+        span=pl.col("row_idx").max() - pl.col("row_idx").min())
+    assert spans["span"].max() > streamed.frame.height / streamed.memory["chunks"]
+    _same(memory, streamed, metadata_equal=False)
+
+
+def test_the_texts_of_near_candidates_are_walked_in_parts(built, tmp_path):
+    """With the candidates' texts cut into several parts by group, the kept members are the same."""
+    cfg = CurateConfig.model_validate({"memory": {"chunk_bytes": 1024}})
+    memory = run_curate([built], cfg)
+    _same(memory, _streamed([built], cfg, tmp_path), metadata_equal=False)
+
+
+@pytest.mark.slow
+def test_alpaca_52k_gives_the_in_memory_verdicts(tmp_path):
+    cfg = CurateConfig.model_validate({"memory": {"chunk_bytes": 4 << 20}})
+    memory = run_curate([ALPACA], cfg)
+    assert memory.frame.filter(pl.col("near_cluster").is_not_null()).height > 0
+    _same(memory, _streamed([ALPACA], cfg, tmp_path))
+
+
+def test_cli_streams_and_writes_the_same_files(tmp_path):
+    """`--memory-limit` streams a file bigger than a chunk; the run's files are the in-memory run's, the
+    manifest says how memory went, and a killed run's leftover chunks are cleared."""
+    path = tmp_path / "alpaca_3k.jsonl"
+    with open(ALPACA, encoding="utf-8") as src:
+        path.write_text("".join(next(src) for _ in range(3000)), encoding="utf-8")
+    toml = tmp_path / "tiny.toml"
+    toml.write_text("[memory]\nchunk_bytes = 65536\n", encoding="utf-8")
+    (tmp_path / "streamed" / f"{SPILL_PREFIX}left-by-a-killed-run").mkdir(parents=True)
+    assert run(["curate", str(path), "-o", str(tmp_path / "memory")]) == 0
+    assert run(["curate", str(path), "-o", str(tmp_path / "streamed"), "-c", str(toml), "--memory-limit", "2G"]) == 0
+    for name in ("curated.jsonl", "review.jsonl", "rejected.jsonl", "quarantine.jsonl"):
+        assert (tmp_path / "streamed" / name).read_bytes() == (tmp_path / "memory" / name).read_bytes(), name
+    assert_frame_equal(pl.read_parquet(tmp_path / "streamed" / "annotated.parquet"),
+                       pl.read_parquet(tmp_path / "memory" / "annotated.parquet"))
+    man = {e: json.loads((tmp_path / e / "manifest.json").read_text()) for e in ("memory", "streamed")}
+    for key in ("counts", "reasons", "languages", "expected_languages", "inputs", "output_format"):
+        assert man["streamed"][key] == man["memory"][key], key
+    mem = man["streamed"]["memory"]
+    assert mem["streamed"] and mem["chunks"] >= 10 and mem["limit_bytes"] == 2 << 30 and mem["peak_rss_bytes"] > 0
+    assert not man["memory"]["memory"]["streamed"]
+    assert not list((tmp_path / "streamed").glob(f"{SPILL_PREFIX}*"))  # this run's chunks and the old ones
+    assert "<h2>Duplicate clusters" in (tmp_path / "streamed" / "report.html").read_text(encoding="utf-8")
+
+
+def test_a_bad_memory_limit_is_a_usage_error(tmp_path, capsys):
+    assert run(["curate", str(ALPACA), "-o", str(tmp_path / "x"), "--memory-limit", "lots"]) == 2
+    assert "memory.limit" in capsys.readouterr().err
+    assert run(["curate", str(ALPACA), "-o", str(tmp_path / "y"), "--memory-limit", "10M"]) == 2
+    assert run(["curate", str(ALPACA), "-o", str(tmp_path / "z"), "--engine", "ray", "--memory-limit", "4G"]) == 2
