@@ -51,6 +51,7 @@ def main() -> None:
     from schemas.config import ModelSignalsConfig
 
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 512
+    load_before = os.getloadavg()[0]  # printed: other work on these cores moves every figure
     rows = [json.loads(x) for x in (DATA / "alpaca_52k" / "alpaca_data_52k.jsonl").read_text().splitlines()[:n]]
     texts = [f"{r['instruction']}\n{r['input']}\n{r['output']}" for r in rows]
     folder = model_dir(ModelSignalsConfig().cache_dir)
@@ -91,6 +92,9 @@ def main() -> None:
         print(f"against encode in float32: sieve {np.abs(ours - ref).max():.1e} (lowest cosine "
               f"{(ours * ref).sum(1).min():.5f}), encode in {str(dtype).removeprefix('torch.')} "
               f"{np.abs(theirs - ref).max():.1e} (lowest cosine {(theirs * ref).sum(1).min():.5f})")
+
+    print(f"1-minute load average before / after: {load_before:.1f} / {os.getloadavg()[0]:.1f} "
+          f"(this bench's own threads count too; above its thread count, other work shared the cores)")
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ Two ceilings, both measured here in the scorer's precision and printed with the 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -91,6 +92,7 @@ def main() -> None:
     from train.data import IGNORE
 
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 48
+    load_before = os.getloadavg()[0]  # printed: other work on these cores moves every figure
     cfg = ModelSignalsConfig(enabled=True)
     model_dir, _ = resolve(cfg)
     model, tok, device, bf16 = load_scorer(cfg, model_dir)
@@ -145,6 +147,8 @@ def main() -> None:
     print(f"{ALPACA_ROWS:,} Alpaca rows at this rate: about {ALPACA_ROWS * per_row / rate / 3600:.1f} h "
           f"(~{per_row:.0f} tokens per row with and without the prompt, from {len(sample) // 2:,} rows "
           "spread over the file)")
+    print(f"1-minute load average before / after: {load_before:.1f} / {os.getloadavg()[0]:.1f} "
+          f"(this bench's own threads count too; above its thread count, other work shared the cores)")
 
 
 if __name__ == "__main__":
