@@ -146,16 +146,19 @@ def _jaccard(a: str, b: str, n: int = 5) -> float:
     return len(sa & sb) / max(len(sa | sb), 1)
 
 
-def corpus_of(tmp: Path, sizes: list[int]) -> dict[int, Path]:
-    """One corpus per size: the largest built once, the smaller ones its first lines (the same rows a
-    smaller build would write: the generator is sequential)."""
-    big = perturbed_corpus(max(sizes), tmp / f"corpus-{max(sizes)}.jsonl")
+def corpus_of(folder: Path, sizes: list[int]) -> dict[int, Path]:
+    """One corpus per size in ``folder`` (kept there when it exists already): the largest built once, the
+    smaller ones its first lines (the same rows a smaller build writes: the generator is sequential)."""
+    big = folder / f"corpus-{max(sizes)}.jsonl"
+    if not big.exists():
+        perturbed_corpus(max(sizes), big)
     out = {max(sizes): big}
     for n in sorted(set(sizes) - {max(sizes)}):
-        out[n] = tmp / f"corpus-{n}.jsonl"
-        with open(big, "rb") as src, open(out[n], "wb") as dst:
-            for _ in range(n):
-                dst.write(src.readline())
+        out[n] = folder / f"corpus-{n}.jsonl"
+        if not out[n].exists():
+            with open(big, "rb") as src, open(out[n], "wb") as dst:
+                for _ in range(n):
+                    dst.write(src.readline())
     return out
 
 
@@ -217,6 +220,8 @@ def main() -> None:
                     "then shows every run in it (sizes measured by separate invocations, on the same machine)")
     ap.add_argument("--only-big", action="store_true", help="skip the 52k, baseline and precision parts")
     ap.add_argument("--skip-1m", action="store_true", help="skip the big runs")
+    ap.add_argument("--corpus", type=Path, help="keep the big corpora in this folder and reuse them (they take "
+                    "minutes to build; the 10M one is 4 GiB)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(dir=ROOT.parent) as tmp_s:  # /tmp may be small: the 10M corpus is 4 GiB
         tmp = Path(tmp_s)
@@ -226,7 +231,7 @@ def main() -> None:
             return
         extra = ["--memory-limit", args.memory_limit] if args.memory_limit else []
         results = []
-        for n, path in sorted(corpus_of(tmp, args.rows).items()):
+        for n, path in sorted(corpus_of(args.corpus or tmp, args.rows).items()):
             print(f"== sieve curate on {n:,} rows (separate process)")
             results.append(run_big(path, n, tmp / f"run-{n}", extra))
             shutil.rmtree(tmp / f"run-{n}")

@@ -1,17 +1,16 @@
-"""Ingestion in bounded chunks, for the streaming engine: the rows :func:`curate.ingest.ingest` reads, in
-its order and with its ``row_idx``, ``source_line`` and ``id``, a chunk at a time.
+"""Ingestion in bounded chunks, for the streaming engine: the rows, quarantine records and file facts of
+:func:`curate.ingest.ingest`, in its order and with its ``row_idx``, ``source_line`` and ``id``, a chunk
+at a time.
 
 A plain JSONL file larger than a chunk is read in byte ranges cut just after line ends
-(:func:`curate.ray_ingest.line_ranges`); each range takes the fast path when it qualifies
-(:func:`curate.fast_ingest.fast_jsonl_bytes`) and the row-by-row path otherwise, which quarantines bad
-lines with their line numbers in the file. Only one range is in memory at a time. Every other file
-(JSON arrays, CSV, Parquet, gzip, files smaller than a chunk) is read whole by the in-memory engine's
-ingestion, one file at a time, and handed on in slices of about a chunk's size.
-
-Differences from reading a whole file at once, none of which changes a verdict: format detection and
-the choice between the fast and row-by-row paths are made per range (a range whose every row is in no
-known format is quarantined as such, though rows elsewhere in the file would have named the format),
-and rows of a clean range of a file with bad lines keep polars' compact JSON in ``metadata``.
+(:func:`curate.ray_ingest.line_ranges`), one range in memory at a time, in two passes. The first pass
+(:func:`survey`) decides what a whole-file read would: the fast path when every range qualifies with the
+same columns (:func:`curate.fast_ingest.fast_jsonl_bytes`), else the row-by-row path for every range with
+the format the file's first rows give (:func:`curate.ingest.file_format`). The second pass reads the
+ranges that way; a file's read errors come before its mapping errors, as in a whole-file read. Every
+other file (JSON arrays, CSV, Parquet, gzip, a byte-order mark, files smaller than a chunk) is read whole
+by the in-memory engine's ingestion, one file at a time; small files are gathered into chunks of about
+``chunk_bytes`` and a big one is cut into slices of about that size.
 """
 
 from __future__ import annotations
@@ -23,23 +22,62 @@ from pathlib import Path
 import polars as pl
 
 from curate.fast_ingest import fast_jsonl_bytes, is_plain_jsonl
-from curate.ingest import FRAME_SCHEMA, FileSummary, _fill_rates, _normalise_file, file_sha256, ingest, stable_ids
+from curate.ingest import (FRAME_SCHEMA, FileSummary, _fill_rates, _normalise_file, file_format, file_sha256, ingest,
+                           stable_ids)
 from curate.ray_ingest import line_ranges
 from curate.readers import RawRows, _pretty_printed, _read_jsonl, scan_inputs
 from schemas.config import CurateConfig
 from schemas.records import QuarantineRecord
 
+_SAMPLE = 200  # rows that decide a file's format (curate.formats.detect_format)
+
 
 def rangeable(path: Path, chunk_bytes: int) -> bool:
     """Whether ``path`` is read in byte ranges: plain JSONL, larger than a chunk, UTF-8 without a
-    byte-order mark, one object per line (not JSON pretty-printed into a .jsonl file)."""
-    if not (is_plain_jsonl(path) and path.is_file()) or path.stat().st_size <= chunk_bytes:
+    byte-order mark, one object per line (not JSON pretty-printed into a .jsonl file). A file that cannot
+    be opened is not: the whole-file reader quarantines it with the reason."""
+    try:
+        if not (is_plain_jsonl(path) and path.is_file()) or path.stat().st_size <= chunk_bytes:
+            return False
+        with open(path, "rb") as fh:
+            head = fh.read(4000)
+    except OSError:
         return False
-    with open(path, "rb") as fh:
-        head = fh.read(4000)
     nul_heavy = len(head) >= 8 and head.count(0) * 4 > len(head)
     return not (head[:2] == b"\x1f\x8b" or head[:3] == b"\xef\xbb\xbf" or head[:2] in (b"\xff\xfe", b"\xfe\xff")
-                or nul_heavy or _pretty_printed(head))
+                or nul_heavy or _pretty_printed(head) or not head.strip())
+
+
+@dataclass
+class Survey:
+    """What the first pass over a ranged file decided."""
+
+    fast: bool  # every range on the fast path, with the same columns
+    detected: tuple[str | None, list[str]]  # the file's format and first keys (row-by-row path)
+
+
+def _ranges_of(path: Path, chunk_bytes: int) -> Iterator[bytes]:
+    with open(path, "rb") as fh:
+        for start, end in line_ranges(path, path.stat().st_size, chunk_bytes):
+            fh.seek(start)
+            yield fh.read(end - start)
+
+
+def survey(path: Path, chunk_bytes: int, column_map: dict[str, str]) -> Survey:
+    """Read every range once: can the whole file take the fast path, and what format do its first rows give?"""
+    columns, fast, sample = None, True, []
+    for data in _ranges_of(path, chunk_bytes):
+        if len(sample) < _SAMPLE:
+            raw = RawRows(path=str(path), kind="jsonl")
+            _read_jsonl(data, raw)
+            sample += [obj for _, obj in raw.rows[:_SAMPLE - len(sample)]]
+        if fast:
+            res = fast_jsonl_bytes(data, path, column_map)
+            fast = res is not None and columns in (None, res.columns)
+            columns = res.columns if res is not None else columns
+        if not fast and len(sample) >= _SAMPLE:
+            break
+    return Survey(fast=fast, detected=file_format(sample, column_map))
 
 
 @dataclass
@@ -63,11 +101,23 @@ class ChunkedIngest:
         return self.scan.skipped
 
     def __iter__(self) -> Iterator[pl.DataFrame]:
+        held: list[pl.DataFrame] = []  # small files' rows, gathered into one chunk
+        size = 0
         for path in self.scan.files:
             if rangeable(path, self.chunk_bytes):
+                if held:
+                    yield self._number(pl.concat(held), ids=False)
+                    held, size = [], 0
                 yield from self._ranges(path)
-            else:
-                yield from self._whole(path)
+                continue
+            for part, nbytes in self._whole(path):
+                held.append(part)
+                size += nbytes
+                if size >= self.chunk_bytes:
+                    yield self._number(pl.concat(held), ids=False)
+                    held, size = [], 0
+        if held:
+            yield self._number(pl.concat(held), ids=False)
 
     def _number(self, frame: pl.DataFrame, ids: bool = True) -> pl.DataFrame:
         frame = frame.with_columns(row_idx=pl.int_range(pl.len(), dtype=pl.Int64) + self.rows)
@@ -76,47 +126,52 @@ class ChunkedIngest:
         self.rows += frame.height
         return frame.select(list(FRAME_SCHEMA))
 
-    def _whole(self, path: Path) -> Iterator[pl.DataFrame]:
+    def _whole(self, path: Path) -> Iterator[tuple[pl.DataFrame, int]]:
+        """A file read whole (ids set), in slices of about a chunk: (rows, their share of the bytes)."""
         res = ingest([path], self.cfg.ingest.column_map, role_map=self.cfg.ingest.role_map)
         self.files.extend(res.files)
         self.quarantine.extend(res.quarantine)
-        size = path.stat().st_size if path.is_file() else 0
-        step = max(int(res.frame.height * self.chunk_bytes / max(size, 1)), 1)
-        for start in range(0, res.frame.height, step):
-            yield self._number(res.frame.slice(start, step), ids=False)  # ingest() gave every row its id
+        frame = res.frame.select(list(FRAME_SCHEMA))
+        # a compressed file holds more than its size on disk: slice by what was read (about 2x the text)
+        size = max(int(frame.estimated_size() / 2), 1)
+        step = max(int(frame.height * self.chunk_bytes / size), 1)
+        for start in range(0, frame.height, step):
+            part = frame.slice(start, step)
+            yield part, size * part.height // max(frame.height, 1)
 
     def _ranges(self, path: Path) -> Iterator[pl.DataFrame]:
         cmap, rmap = self.cfg.ingest.column_map, self.cfg.ingest.role_map
-        rows, line0, quarantined, fmt = 0, 0, 0, None
+        plan = survey(path, self.chunk_bytes, cmap)
+        rows, line0, fmt = 0, 0, plan.detected[0]
+        read_errors: list[QuarantineRecord] = []
+        map_errors: list[QuarantineRecord] = []
         filled: dict[str, float] = {}  # field -> rows where it is non-empty
-        read = 0  # rows the fill rates are over (on the row-by-row path, also rows then quarantined)
-        for start, end in line_ranges(path, path.stat().st_size, self.chunk_bytes):
-            with open(path, "rb") as fh:
-                fh.seek(start)
-                data = fh.read(end - start)
-            fast = fast_jsonl_bytes(data, path, cmap)
-            if fast is not None:
-                frame, rate, fmt, over = fast.frame, fast.fields, fmt or fast.format, fast.frame.height
+        counted = 0  # rows the fill rates are over (on the row-by-row path, also rows then quarantined)
+        for data in _ranges_of(path, self.chunk_bytes):
+            if plan.fast:
+                fast = fast_jsonl_bytes(data, path, cmap)
+                frame = fast.frame.with_columns(source_line=pl.col("source_line") + line0)
+                rate, over, fmt = fast.fields, frame.height, "alpaca"
             else:
                 raw = RawRows(path=str(path), kind="jsonl")
                 _read_jsonl(data, raw)
                 raw.rows = [(line + line0, obj) for line, obj in raw.rows]
-                bad = [q.model_copy(update={"line": None if q.line is None else q.line + line0})
-                       for q in raw.quarantine]
+                read_errors += [_shift(q, line0) for q in raw.quarantine]
                 raw.quarantine = []
-                frame, found = _normalise_file(raw, cmap, rmap)  # may quarantine rows it cannot map
-                bad += raw.quarantine
-                self.quarantine.extend(bad)
-                quarantined += len(bad)
-                rate, fmt, over = _fill_rates(raw), fmt or found, len(raw.rows)
+                frame, _ = _normalise_file(raw, cmap, rmap, plan.detected)
+                map_errors += raw.quarantine
+                rate, over = _fill_rates(raw), len(raw.rows)
             for key, share in rate.items():
                 filled[key] = filled.get(key, 0.0) + share * over
-            read += over
-            if fast is not None:
-                frame = frame.with_columns(source_line=pl.col("source_line") + line0)
+            counted += over
             rows += frame.height
             line0 += data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
             yield self._number(frame)
-        self.files.append(FileSummary(path=str(path), format=fmt, rows=rows, quarantined=quarantined,
+        self.quarantine += read_errors + map_errors
+        self.files.append(FileSummary(path=str(path), format=fmt, rows=rows, quarantined=len(read_errors + map_errors),
                                       sha256=file_sha256(path),
-                                      fields={k: v / max(read, 1) for k, v in sorted(filled.items())}))
+                                      fields={k: v / max(counted, 1) for k, v in sorted(filled.items())}))
+
+
+def _shift(q: QuarantineRecord, lines: int) -> QuarantineRecord:
+    return q if q.line is None else q.model_copy(update={"line": q.line + lines})

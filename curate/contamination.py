@@ -101,6 +101,8 @@ def contamination(frame: pl.DataFrame, evals: pl.DataFrame, n: int = 8, min_over
             hits = part.join(ev_ng, on="ng").group_by("row_idx", "eval_id").agg(
                 overlap=pl.len() / pl.col("total").first())
             matches.append(hits.filter(pl.col("overlap") >= min_overlap).select("row_idx", "eval_id", "overlap"))
-    best = (pl.concat(matches).sort("overlap", descending=True).unique("row_idx", keep="first")
+    # the best overlap; among equals the first eval id: the same answer however the rows are batched
+    best = (pl.concat(matches).sort(["overlap", "eval_id"], descending=[True, False], maintain_order=True)
+            .unique("row_idx", keep="first")
             .rename({"eval_id": "contamination_eval_id", "overlap": "contamination_overlap"}))
     return frame.select("row_idx").join(best, on="row_idx", how="left", maintain_order="left").drop("row_idx")

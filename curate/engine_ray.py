@@ -16,8 +16,10 @@ again with the local engine's functions:
    the texts of near-duplicate candidates only, then (per row) dedup reasons joined and verdicts.
 
 Ray is imported here only, never by the local engine. Not supported yet: model signals and semantic
-dedup (they fail before Ray starts, naming the flag). The driver still gathers the annotated rows at
-the end, because the JSONL outputs and the report are written from one frame (:mod:`curate.outputs`).
+dedup (they fail before Ray starts, naming the flag). The annotated rows come back to the driver a block
+at a time and go to its disk (``spill``); the outputs are written from those files a part at a time
+(:func:`curate.outputs.write_outputs`), so the driver needs memory for the compact whole-data columns
+and one block, not for every row.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ TASK_ENV = {"POLARS_MAX_THREADS": "1", "NUMBA_NUM_THREADS": "1", "OMP_NUM_THREAD
 @dataclass
 class RayRun:
     result: CurateResult
-    blocks: list[pl.DataFrame]  # the annotated rows as Ray's blocks held them (written as Parquet parts)
+    blocks: list[pl.DataFrame]  # the annotated rows as Ray's blocks held them, when no spill folder was given
 
 
 def check_supported(cfg: CurateConfig) -> None:
@@ -99,13 +101,15 @@ def _arrow(frame: pl.DataFrame):
     return frame.to_arrow(compat_level=_ARROW)
 
 
-def write_parts(blocks: list[pl.DataFrame], folder: Path) -> None:
+def write_parts(blocks: list[pl.DataFrame | Path], folder: Path) -> None:
     """The annotated rows as Parquet parts, one per Ray block in row order (``annotated/part-00000.parquet``,
-    ...), with the columns of ``annotated.parquet``: for readers that split work by file (Ray, Spark)."""
+    ...), with the columns of ``annotated.parquet``: for readers that split work by file (Ray, Spark).
+    ``blocks``: the blocks, or the files a run spilled them to (read one at a time)."""
     from curate.outputs import DROP_FROM_ANNOTATED
 
     folder.mkdir(parents=True, exist_ok=True)
     for i, block in enumerate(blocks):
+        block = pl.read_parquet(block) if isinstance(block, Path) else block
         block.drop([c for c in DROP_FROM_ANNOTATED if c in block.columns]).write_parquet(folder / f"part-{i:05d}.parquet")
 
 
@@ -158,17 +162,19 @@ def _gather(blocks: list, columns: list[str] | None) -> pl.DataFrame:
 
 
 def run_curate_ray(inputs: list[str | Path], cfg: CurateConfig, eval_paths: list[str | Path] | None = None,
-                   hook: ProgressHook | None = None, exclude: list[Path] | None = None) -> RayRun:
+                   hook: ProgressHook | None = None, exclude: list[Path] | None = None,
+                   spill: Path | None = None) -> RayRun:
     """:func:`curate.pipeline.run_curate` on Ray (see the module docstring): the same annotated frame,
     row for row. Raises :class:`EngineError` (see :func:`check_supported`, :func:`ray_session`) and the
     local engine's ``InputNotFoundError`` / ``EvalSetError``."""
     check_supported(cfg)
     evals = load_eval_prompts(list(eval_paths)) if eval_paths else None
     with ray_session(cfg) as cpus:
-        return _run(inputs, cfg, evals, Stages(hook), cpus, exclude, [str(p) for p in eval_paths or []])
+        return _run(inputs, cfg, evals, Stages(hook), cpus, exclude, [str(p) for p in eval_paths or []], spill)
 
 
-def _run(inputs, cfg: CurateConfig, evals, st: Stages, cpus: int, exclude, eval_files: list[str]) -> RayRun:
+def _run(inputs, cfg: CurateConfig, evals, st: Stages, cpus: int, exclude, eval_files: list[str],
+         spill: Path | None) -> RayRun:
     import ray
 
     from curate.expected_lang import expected_languages
@@ -181,11 +187,13 @@ def _run(inputs, cfg: CurateConfig, evals, st: Stages, cpus: int, exclude, eval_
     # the local engine's columns and types, from the local engine itself (on no rows)
     empty = curate_frame(pl.DataFrame(schema=FRAME_SCHEMA), cfg, evals)
 
-    def done(frame: pl.DataFrame, blocks: list[pl.DataFrame]) -> RayRun:
+    def done(frame: pl.DataFrame | pl.LazyFrame, blocks: list[pl.DataFrame], files: list[Path] | None = None) -> RayRun:
         res = CurateResult(frame=frame, quarantine=parts.quarantine, files=parts.files, config=cfg,
-                           stages=st.timings, eval_files=eval_files, skipped=parts.skipped, engine="ray")
+                           stages=st.timings, eval_files=eval_files, skipped=parts.skipped, engine="ray", parts=files,
+                           languages=languages)
         return RayRun(result=res, blocks=blocks)
 
+    languages = None
     if n == 0:
         return done(empty, [])
     rows = min(cfg.ray.batch_rows, -(-n // (2 * cpus)))  # small data: still two batches per CPU
@@ -199,7 +207,8 @@ def _run(inputs, cfg: CurateConfig, evals, st: Stages, cpus: int, exclude, eval_
     with st.stage("exact dedup", n):
         small = _gather(blocks, ["row_idx", "source_file", "lang_prompt", "lang_response", *KEY_COLUMNS])
         whole = pl.concat([small.select("row_idx"), clusters_from_keys(small, d.same_prompt)], how="horizontal")
-        expected, _ = expected_languages(small, cfg.signals)
+        expected, shares = expected_languages(small, cfg.signals)
+        languages = (expected, shares)
         # the first row of each exact-duplicate set stands for it in near dedup, as locally
         first_of = small.select(pl.col("row_idx").min().over("pair_key"))["row_idx"].to_numpy()
     with st.stage("near dedup", n):
@@ -217,6 +226,12 @@ def _run(inputs, cfg: CurateConfig, evals, st: Stages, cpus: int, exclude, eval_
             verdicts_batch, fn_kwargs={"cfg": cfg, "dedup_ref": [ray.put(_arrow(dedup))], "columns": empty.columns},
             **batch).materialize()
     with st.stage("collect", n):
-        out = [pl.from_arrow(t) for t in ray.get(ds.to_arrow_refs())]
-        frame = pl.concat(out).sort("row_idx")
-    return done(frame, out)
+        if spill is None:
+            out = [pl.from_arrow(t) for t in ray.get(ds.to_arrow_refs())]
+            return done(pl.concat(out).sort("row_idx"), out)
+        # a block at a time to the driver's disk: the outputs are written from these files, a part at a time
+        files = []
+        for i, ref in enumerate(ds.to_arrow_refs()):  # in row order (preserve_order)
+            files.append(spill / f"annotated-{i:05d}.parquet")
+            pl.from_arrow(ray.get(ref)).sort("row_idx").write_parquet(files[-1])
+    return done(pl.scan_parquet(files), [], files)

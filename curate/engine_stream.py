@@ -99,7 +99,7 @@ def curate_local(inputs: list[str | Path], cfg: CurateConfig, spill: Path, eval_
     evals = load_eval_prompts(list(eval_paths)) if eval_paths else None
     result = stream(inputs, cfg, evals, spill, chunk, Stages(hook), exclude)
     result.eval_files = [str(p) for p in eval_paths or []]
-    result.memory = {"limit_bytes": limit, "chunk_bytes": chunk, "input_bytes": size, "chunks": len(result.parts),
+    result.memory = {"limit_bytes": limit, "chunk_bytes": chunk, "input_bytes": size, "chunks": len(result.parts or []),
                      "streamed": True, "why_not": None, "peak_rss_bytes": peak_rss()}
     return result
 
@@ -133,15 +133,15 @@ def stream(inputs: list[str | Path], cfg: CurateConfig, evals: pl.DataFrame | No
             chunks.append(_Chunk(int(frame["row_idx"][0]) if frame.height else reader.rows, frame.height))
             advance(frame.height)
     n = st.timings[-1].rows = reader.rows
-    columns = curate_frame(pl.DataFrame(schema=FRAME_SCHEMA), cfg, evals).columns  # the in-memory engine's
-    keys = pl.concat(small) if small else pl.DataFrame()
+    empty = curate_frame(pl.DataFrame(schema=FRAME_SCHEMA), cfg, evals)  # the in-memory engine's columns
+    if n == 0:  # nothing could be read: the in-memory engine's empty run, with what reading found
+        return CurateResult(frame=empty, quarantine=reader.quarantine, files=reader.files, config=cfg,
+                            stages=st.timings, skipped=reader.skipped)
+    keys = pl.concat(small)
     del small
     with st.stage("exact dedup", n):
         whole = pl.concat([keys.select("row_idx"), clusters_from_keys(keys, cfg.dedup.same_prompt)], how="horizontal")
-        langs = keys.select("row_idx", *[pl.col(c).cast(pl.String) for c in ("source_file", "lang_prompt",
-                                                                              "lang_response")])
-        expected, shares = expected_languages(langs, cfg.signals)
-        del langs
+        expected, shares = expected_languages(keys, cfg.signals)  # on the categorical columns: no copy per row
         # the first row of each exact-duplicate set stands for it in near dedup, as in memory
         first_of = keys.select(pl.col("row_idx").min().over("pair_key"))["row_idx"].to_numpy()
         del keys
@@ -171,11 +171,10 @@ def stream(inputs: list[str | Path], cfg: CurateConfig, evals: pl.DataFrame | No
         for i, c in enumerate(chunks):
             path = spill / f"rules-{i}.parquet"
             parts.append(spill / f"annotated-{i:05d}.parquet")
-            verdicts_pass(pl.read_parquet(path), dedup.slice(c.first, c.rows), cfg, columns).write_parquet(parts[-1])
+            verdicts_pass(pl.read_parquet(path), dedup.slice(c.first, c.rows), cfg, empty.columns).write_parquet(parts[-1])
             path.unlink()
             advance(c.rows)
-    frame = pl.scan_parquet(parts) if parts else curate_frame(pl.DataFrame(schema=FRAME_SCHEMA), cfg, evals)
-    return CurateResult(frame=frame, quarantine=reader.quarantine, files=reader.files, config=cfg,
+    return CurateResult(frame=pl.scan_parquet(parts), quarantine=reader.quarantine, files=reader.files, config=cfg,
                         stages=st.timings, skipped=reader.skipped, parts=parts, languages=(expected, shares))
 
 
@@ -205,7 +204,9 @@ def _near(spill: Path, chunks: list[_Chunk], firsts_of: np.ndarray, cfg: CurateC
                 out.append(np.load(spill / f"sig-{i}.npy", mmap_mode="r")[mine - c.first])
         return np.concatenate(out)
 
-    return groups_from_pairs(n, pairs, signatures_of, cfg.dedup, batch=1_000_000)
+    # a batch's signatures are copied out of the memory-mapped files: 512 bytes a row, two rows a pair
+    batch = max(cfg.memory.chunk_size() // 1024, 10_000)
+    return groups_from_pairs(n, pairs, signatures_of, cfg.dedup, batch=batch)
 
 
 def size_of(reader: ChunkedIngest) -> int:
@@ -250,7 +251,10 @@ def _lines(path: Path) -> int:
     if not is_plain_jsonl(path):
         return 0
     count = 0
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 24), b""):
-            count += block.count(b"\n")
+    try:
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 24), b""):
+                count += block.count(b"\n")
+    except OSError:
+        return 0  # unreadable: the reader quarantines it with the reason
     return count

@@ -119,21 +119,29 @@ def _build_frame(records: dict[str, list[Any]], turns: dict[str, list[Any]]) -> 
     return frame.with_columns(id=pl.lit(None, pl.String)).select(list(FRAME_SCHEMA))
 
 
-def _normalise_file(raw: RawRows, column_map: dict[str, str],
-                    role_map: dict[str, str]) -> tuple[pl.DataFrame, str | None]:
+def _normalise_file(raw: RawRows, column_map: dict[str, str], role_map: dict[str, str],
+                    detected: tuple[str | None, list[str]] | None = None) -> tuple[pl.DataFrame, str | None]:
     """Row by row: the path that handles every format and every malformed row."""
     out: dict[str, list[Any]] = {k: [] for k in FRAME_SCHEMA if k not in ("row_idx", "messages", "id")}
     turns: dict[str, list[Any]] = {"row_idx": [], "role": [], "content": []}
-    fmt = _normalise_rows(raw, column_map, role_map, out, turns)
+    fmt = _normalise_rows(raw, column_map, role_map, out, turns, detected)
     return _build_frame(out, turns), fmt
 
 
+def file_format(objects: list[dict[str, Any]], column_map: dict[str, str]) -> tuple[str | None, list[str]]:
+    """A file's format, from its first rows as read (the majority of the first 200), and the keys of its
+    first 50 rows (named when the format is unknown)."""
+    rows = [apply_column_map(obj, column_map) for obj in objects[:200]]
+    return detect_format(rows), sorted({k for obj in rows[:50] for k in obj})
+
+
 def _normalise_rows(raw: RawRows, column_map: dict[str, str], role_map: dict[str, str],
-                    out: dict[str, list[Any]], turns: dict[str, list[Any]]) -> str | None:
+                    out: dict[str, list[Any]], turns: dict[str, list[Any]],
+                    detected: tuple[str | None, list[str]] | None = None) -> str | None:
+    """``detected``: the file's :func:`file_format` when ``raw`` holds only a part of the file."""
     rows = [(line, apply_column_map(obj, column_map)) for line, obj in raw.rows]
-    fmt = detect_format(obj for _, obj in rows)
+    fmt, keys = detected or file_format([obj for _, obj in raw.rows], column_map)
     if fmt is None and rows:
-        keys = sorted({k for _, obj in rows[:50] for k in obj})
         for line, obj in rows:
             raw.bad(line, "read.unknown_format",
                     f"no known format (keys {keys}); map columns with --column-map SRC=DST",

@@ -154,7 +154,7 @@ def curate(
     ray_address: Annotated[Optional[str], typer.Option(
         "--ray-address", help="With --engine ray: the cluster to join (else RAY_ADDRESS, else a local Ray).")] = None,
     memory_limit: Annotated[Optional[str], typer.Option(
-        "--memory-limit", help="Local engine: the memory to stay near (4G, 512M, 30%% of RAM; default 25%%). "
+        "--memory-limit", help="Local engine: the memory to stay near (4G, 512M, 30%% of RAM; default 15%%). "
         "Input bigger than a chunk sized from it is streamed through disk.")] = None,
 ) -> None:
     """Validate, deduplicate and score every row; write curated/review/rejected sets and a report.

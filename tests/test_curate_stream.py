@@ -18,7 +18,7 @@ from curate.engine_stream import SPILL_PREFIX, curate_local, spill_space
 from curate.pipeline import run_curate
 from schemas.config import CurateConfig
 from sieve.cli import run
-from tests.conftest import ALPACA, DECISION
+from tests.conftest import ALPACA, DECISION, SELF_INSTRUCT
 
 TINY = {"memory": {"chunk_bytes": 16384}}
 
@@ -32,15 +32,11 @@ def _streamed(inputs: list, cfg: CurateConfig, tmp_path: Path):
     return res
 
 
-def _same(memory, streamed, metadata_equal: bool = True) -> None:
+def _same(memory, streamed) -> None:
     a, b = memory.frame, streamed.frame
     assert b.columns == a.columns and b.height == a.height
     assert_frame_equal(b.select(DECISION), a.select(DECISION), check_exact=True)
-    if metadata_equal:
-        assert_frame_equal(b, a)
-    else:  # a clean range of a file with a bad line keeps polars' compact JSON: the same object
-        assert_frame_equal(b.drop("metadata"), a.drop("metadata"))
-        assert [json.loads(x) for x in b["metadata"]] == [json.loads(x) for x in a["metadata"]]
+    assert_frame_equal(b, a)
     assert [q.model_dump() for q in streamed.quarantine] == [q.model_dump() for q in memory.quarantine]
     facts = lambda r: [(f.path, f.format, f.rows, f.quarantined, f.sha256) for f in r.files]  # noqa: E731
     assert facts(streamed) == facts(memory) and streamed.skipped == memory.skipped
@@ -57,14 +53,57 @@ def test_copies_across_chunks_give_the_in_memory_verdicts(built, tmp_path):
     spans = memory.frame.filter(pl.col("near_cluster").is_not_null()).group_by("near_cluster").agg(
         span=pl.col("row_idx").max() - pl.col("row_idx").min())
     assert spans["span"].max() > streamed.frame.height / streamed.memory["chunks"]
-    _same(memory, streamed, metadata_equal=False)
+    _same(memory, streamed)
 
 
 def test_the_texts_of_near_candidates_are_walked_in_parts(built, tmp_path):
     """With the candidates' texts cut into several parts by group, the kept members are the same."""
     cfg = CurateConfig.model_validate({"memory": {"chunk_bytes": 1024}})
     memory = run_curate([built], cfg)
-    _same(memory, _streamed([built], cfg, tmp_path), metadata_equal=False)
+    _same(memory, _streamed([built], cfg, tmp_path))
+
+
+def _odd_inputs(folder: Path) -> None:
+    """Files where reading a part at a time could differ from reading the whole: read errors and mapping
+    errors in other ranges, a format the first rows decide, a blank and a CRLF line, a dangling link, many
+    small files, a whitespace-only file and a JSON array whose rows are in no known format."""
+    rows = [json.loads(line) for line in ALPACA.read_text(encoding="utf-8").splitlines()[:120]]
+    lines = [json.dumps(r) for r in rows[:60]]
+    lines[3] = json.dumps({"instruction": "no output here", "input": ""})  # a mapping error, early
+    lines[41] = "{not json"  # a read error, later
+    (folder / "errors.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    chats = [{"messages": [{"role": "user", "content": r["instruction"]}, {"role": "assistant", "content": r["output"]}]}
+             for r in rows[60:65]]
+    mixed = chats + rows[65:105] + [{"instruction": r["instruction"]} for r in rows[105:120]]
+    (folder / "mixed.jsonl").write_text("".join(json.dumps(r) + "\n" for r in mixed), encoding="utf-8")
+    (folder / "blank.jsonl").write_text("\n".join(json.dumps(r) for r in rows[:30]) + "\n\n"
+                                        + "\r\n".join(json.dumps(r) for r in rows[30:50]) + "\n", encoding="utf-8")
+    for i in range(6):
+        (folder / f"small-{i}.jsonl").write_text(json.dumps(rows[100 + i]) + "\n", encoding="utf-8")
+    (folder / "spaces.jsonl").write_text(" \n" * 3000, encoding="utf-8")
+    (folder / "dangling.jsonl").symlink_to(folder / "gone.jsonl")
+    (folder / "unknown.json").write_text(json.dumps([{"foo": f"q{i}", "bar": "a" * 80} for i in range(30)]),
+                                         encoding="utf-8")
+
+
+def test_odd_inputs_read_in_parts_give_the_in_memory_rows_and_quarantine(tmp_path):
+    (tmp_path / "in").mkdir()
+    _odd_inputs(tmp_path / "in")
+    cfg = CurateConfig.model_validate({"memory": {"chunk_bytes": 1024}})
+    memory = run_curate([tmp_path / "in"], cfg, [SELF_INSTRUCT])
+    codes = {q.code for q in memory.quarantine}
+    assert {"read.json_syntax", "read.missing_field", "read.unreadable", "read.empty_file",
+            "read.unknown_format"} <= codes, codes
+    _same(memory, _streamed([tmp_path / "in"], cfg, tmp_path))
+
+
+def test_nothing_readable_in_a_streamed_run_is_exit_4(tmp_path):
+    path = tmp_path / "unknown.json"
+    path.write_text(json.dumps([{"foo": f"q{i}", "bar": "a" * 80} for i in range(30)]), encoding="utf-8")
+    toml = tmp_path / "tiny.toml"
+    toml.write_text("[memory]\nchunk_bytes = 1024\n", encoding="utf-8")
+    assert run(["curate", str(path), "-o", str(tmp_path / "out"), "-c", str(toml)]) == 4
+    assert len((tmp_path / "out" / "quarantine.jsonl").read_text().splitlines()) == 30
 
 
 @pytest.mark.slow

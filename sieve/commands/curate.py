@@ -78,10 +78,10 @@ def run_curate_command(inputs: list[str], output: Path, config: Path | None, eva
             if cfg.engine == "ray":
                 from curate.engine_ray import run_curate_ray, write_parts
 
-                run = run_curate_ray(inputs, cfg, eval_files, hook=hook, exclude=[output])
-                result = run.result
-                man = write_outputs(result, output, extra=lambda stage: write_parts(run.blocks, stage / "annotated"))
-                unknown = unknown_roles(result.frame)
+                with spill_space(output) as spill:  # the driver's copy of the blocks, a block at a time
+                    result = run_curate_ray(inputs, cfg, eval_files, hook=hook, exclude=[output], spill=spill).result
+                    man = write_outputs(result, output, extra=lambda stage: write_parts(result.parts or [], stage / "annotated"))
+                    unknown = unknown_roles(result.frame)
             else:
                 with spill_space(output) as spill:  # a streamed run's chunks, removed once the outputs are written
                     result = curate_local(inputs, cfg, spill, eval_files, hook=hook, exclude=[output])
