@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import math
 import resource
-import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -43,6 +42,7 @@ from curate.passes import (KEY_COLUMNS, Lsh, minhash, representative_columns, re
                            signals_pass, verdicts_pass)
 from curate.pipeline import CurateResult, ProgressHook, Stages, curate_frame, run_curate
 from curate.readers import scan_inputs
+from curate.run_folder import scratch
 from curate.text import near_text
 from schemas.config import CurateConfig
 
@@ -73,14 +73,8 @@ def spill_space(out: Path) -> Iterator[Path]:
     """A fresh folder for a run's chunks inside its output folder (same disk as the outputs), removed after;
     a killed run's leftovers are removed first (the caller holds the folder's lock)."""
     out.mkdir(parents=True, exist_ok=True)
-    for left in out.glob(f"{SPILL_PREFIX}*"):
-        shutil.rmtree(left, ignore_errors=True)
-    folder = out / f"{SPILL_PREFIX}{uuid.uuid4().hex[:12]}"
-    folder.mkdir()
-    try:
+    with scratch(out, SPILL_PREFIX, uuid.uuid4().hex[:12]) as folder:
         yield folder
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def curate_local(inputs: list[str | Path], cfg: CurateConfig, spill: Path, eval_paths: list[str | Path] | None = None,

@@ -64,16 +64,22 @@ def run_lock(out: Path) -> Iterator[None]:
 
 
 @contextmanager
-def staging(out: Path, run_id: str) -> Iterator[Path]:
-    """A fresh staging folder inside ``out`` (same filesystem, so moves are renames), removed after."""
-    for left in out.glob(".staging-*"):  # a killed run's leftovers (the caller holds the folder's lock)
+def scratch(out: Path, prefix: str, name: str) -> Iterator[Path]:
+    """A fresh folder ``prefix + name`` inside ``out`` (same filesystem, so moves are renames), removed after;
+    a killed run's leftovers with the same prefix are removed first (the caller holds the folder's lock)."""
+    for left in out.glob(f"{prefix}*"):
         shutil.rmtree(left, ignore_errors=True)
-    stage = out / f".staging-{run_id}"
-    stage.mkdir()
+    folder = out / f"{prefix}{name}"
+    folder.mkdir()
     try:
-        yield stage
+        yield folder
     finally:
-        shutil.rmtree(stage, ignore_errors=True)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def staging(out: Path, run_id: str):
+    """The folder a run's outputs are written into before :func:`commit` moves them in place."""
+    return scratch(out, ".staging-", run_id)
 
 
 def commit(stage: Path, out: Path) -> None:
