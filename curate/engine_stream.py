@@ -9,8 +9,9 @@ Input that fits one chunk (``memory.chunk_size()``, from ``--memory-limit``) is 
    ``sig-N.npy`` and its LSH band keys to ``bands-N.parquet``. Memory keeps only the compact columns
    the whole-data decisions need: 64-bit exact-dedup keys, file and languages (categorical);
 2. exact dedup and expected languages over those columns; near dedup band by band from the spilled
-   keys (one band of the first row of each exact-duplicate set in memory at a time), the signatures
-   read back for the rows of some candidate pair only (:func:`curate.dedup_near.groups_from_pairs`);
+   keys (one band of the first row of each exact-duplicate set in memory at a time): each band's
+   candidate pairs not already joined are verified on signatures read back for their rows only, and the
+   components of the verified pairs (the in-memory engine's candidate groups) are kept as one label a row;
 3. rules, chunk by chunk; the kept member of every cluster from quality, cluster ids and the texts of
    near-duplicate candidates only; then verdicts, chunk by chunk, written as the run's annotated chunks.
 
@@ -35,7 +36,7 @@ import polars as pl
 from curate.chunked_ingest import ChunkedIngest
 from curate.contamination import load_eval_prompts
 from curate.dedup_exact import clusters_from_keys
-from curate.dedup_near import bucket_pairs, groups_from_pairs
+from curate.dedup_near import bucket_pairs
 from curate.expected_lang import expected_languages
 from curate.ingest import FRAME_SCHEMA
 from curate.passes import (KEY_COLUMNS, Lsh, minhash, representative_columns, representatives, rules_pass,
@@ -173,22 +174,22 @@ def stream(inputs: list[str | Path], cfg: CurateConfig, evals: pl.DataFrame | No
 
 
 def _near(spill: Path, chunks: list[_Chunk], firsts_of: np.ndarray, cfg: CurateConfig, lsh: Lsh) -> np.ndarray:
-    """Candidate groups of the first rows (per ``row_idx``, -1: none), band by band from the spilled keys;
-    pairs kept as one int64 each (``i * n + j``) so a band's pairs join the others without a copy per band."""
+    """Candidate groups of the first rows (per ``row_idx``, -1: none): the connected components of the
+    verified candidate pairs, as in memory, found band by band from the spilled keys without holding every
+    pair. A band's pairs whose rows are already in one component are not verified (they cannot change the
+    components); the others are verified and joined in."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    from curate.dedup_near import verify
+
     n = len(firsts_of)
     first = firsts_of == np.arange(n)
     files = [spill / f"bands-{i}.parquet" for i in range(len(chunks))]
-    found = np.empty(0, dtype=np.int64)
-    for band in range(lsh.bands):
-        col = pl.concat([pl.read_parquet(f, columns=["row_idx", f"b{band}"]) for f in files])
-        ids = col["row_idx"].to_numpy()
-        take = first[ids]  # row order: bucket members pair in row order, as in memory
-        pairs = bucket_pairs(col[f"b{band}"].to_numpy()[take], ids[take])
-        del col, ids, take
-        pairs.sort(axis=1)
-        found = np.union1d(found, pairs[pairs[:, 0] != pairs[:, 1]] @ np.array([n, 1], dtype=np.int64))
-    pairs = np.stack([found // n, found % n], axis=1)
-    del found
+    label = np.arange(n, dtype=np.int64)  # each row's component so far
+    linked = np.zeros(n, dtype=bool)  # rows in some verified pair
+    threshold = max(cfg.dedup.threshold - cfg.dedup.verify_margin, cfg.dedup.lsh_threshold)
+    batch = max(cfg.memory.chunk_size() // 1024, 10_000)  # signatures copied out: 512 bytes a row, two a pair
 
     def signatures_of(ids: np.ndarray) -> np.ndarray:
         out = []
@@ -198,9 +199,28 @@ def _near(spill: Path, chunks: list[_Chunk], firsts_of: np.ndarray, cfg: CurateC
                 out.append(np.load(spill / f"sig-{i}.npy", mmap_mode="r")[mine - c.first])
         return np.concatenate(out)
 
-    # a batch's signatures are copied out of the memory-mapped files: 512 bytes a row, two rows a pair
-    batch = max(cfg.memory.chunk_size() // 1024, 10_000)
-    return groups_from_pairs(n, pairs, signatures_of, cfg.dedup, batch=batch)
+    for band in range(lsh.bands):
+        col = pl.concat([pl.read_parquet(f, columns=["row_idx", f"b{band}"]) for f in files])
+        ids = col["row_idx"].to_numpy()
+        take = first[ids]  # row order: bucket members pair in row order, as in memory
+        pairs = bucket_pairs(col[f"b{band}"].to_numpy()[take], ids[take])
+        del col, ids, take
+        pairs = pairs[label[pairs[:, 0]] != label[pairs[:, 1]]]
+        good = []
+        for start in range(0, len(pairs), batch):
+            part = pairs[start:start + batch]
+            rows = np.unique(part)
+            ok, _ = verify(signatures_of(rows), np.searchsorted(rows, part), threshold)
+            good.append(rows[ok])
+        good = np.concatenate(good) if good else np.empty((0, 2), dtype=np.int64)
+        if len(good):
+            linked[good.ravel()] = True
+            edges = label[good]
+            graph = coo_matrix((np.ones(len(edges), dtype=bool), (edges[:, 0], edges[:, 1])), shape=(n, n))
+            _, joined = connected_components(graph, directed=False)
+            label = joined[label].astype(np.int64)
+        del pairs, good
+    return np.where(linked, label, -1)
 
 
 def size_of(reader: ChunkedIngest) -> int:
