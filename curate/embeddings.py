@@ -90,20 +90,6 @@ def default_batch_tokens() -> int:
     return 1024
 
 
-def _batches(lengths: list[int], batch_tokens: int) -> list[list[int]]:
-    """Indices in length-sorted batches whose padded size stays under ``batch_tokens``."""
-    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
-    out, cur = [], []
-    for i in order:
-        if cur and lengths[i] * (len(cur) + 1) > batch_tokens:
-            out.append(cur)
-            cur = []
-        cur.append(i)
-    if cur:
-        out.append(cur)
-    return out
-
-
 def embed_texts(texts: list[str], folder: Path, batch_tokens: int | None = None,
                 progress: Callable[[int], None] | None = None) -> np.ndarray:
     """Normalised float32 embeddings (``len(texts)`` x 384), computed in length-sorted batches, on a CPU
@@ -135,7 +121,9 @@ def embed_texts(texts: list[str], folder: Path, batch_tokens: int | None = None,
         return pooled.cpu().numpy()
 
     out = np.zeros((len(texts), DIM), dtype=np.float32)
-    batches = _batches([len(e) for e in enc], batch_tokens)
+    from train.evalset import token_batches
+
+    batches = token_batches([len(e) for e in enc], batch_tokens)
     for batch, vecs in zip(batches, run_batches(run, batches, device)):
         out[batch] = vecs
         if progress:

@@ -133,20 +133,6 @@ def _encode(tok, messages: list[dict], max_length: int):
     return ids[-max_length:], labels[-max_length:]
 
 
-def _batches(lengths: list[int], batch_tokens: int) -> list[list[int]]:
-    """Indices grouped into length-sorted batches whose padded size stays under ``batch_tokens``."""
-    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
-    out, cur = [], []
-    for i in order:
-        if cur and lengths[i] * (len(cur) + 1) > batch_tokens:
-            out.append(cur)
-            cur = []
-        cur.append(i)
-    if cur:
-        out.append(cur)
-    return out
-
-
 def token_losses(head, hidden, target, block: int | None = None):
     """Cross-entropy (fp32) of each position: the LM head and the log-softmax run on ``block`` positions
     at a time. On a CPU a block of 64 positions' fp32 logits (64 x 49k x 4 B = 12 MB for SmolLM2) stays in
@@ -195,7 +181,9 @@ def mean_losses(model, seqs: list[tuple[list[int], list[int]]], pad_id: int, dev
     (:func:`curate.cpu_workers.cpu_workers`);
     the losses do not depend on how many run at once."""
     out = [math.nan] * len(seqs)
-    batches = _batches([len(s[0]) for s in seqs], batch_tokens)
+    from train.evalset import token_batches
+
+    batches = token_batches([len(s[0]) for s in seqs], batch_tokens)
 
     def run(batch: list[int]) -> list[float]:
         return _batch_losses(model, [seqs[i] for i in batch], pad_id, device)
