@@ -15,6 +15,7 @@ by the in-memory engine's ingestion, one file at a time; small files are gathere
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,37 @@ from schemas.config import CurateConfig
 from schemas.records import QuarantineRecord
 
 _SAMPLE = 200  # rows that decide a file's format (curate.formats.detect_format)
+
+
+def content_bytes(path: Path) -> int:
+    """About how many bytes of rows a file holds once read, which for a compressed file is more than its
+    size: a gzip file's uncompressed size from its trailer (recorded modulo 4 GiB: the smallest such size
+    not below the file's own), a Parquet file's uncompressed row groups. The file's size when neither
+    says (a damaged file, or no pyarrow); 0 for what cannot be read (the reader reports it)."""
+    try:
+        size = path.stat().st_size
+        if size >= 18 and path.name.lower().endswith(".gz"):
+            with open(path, "rb") as fh:
+                fh.seek(-4, 2)
+                recorded = int.from_bytes(fh.read(4), "little")
+            return recorded + max(0, math.ceil((size - recorded) / 2**32)) * 2**32
+        if path.name.lower().endswith(".parquet"):
+            return max(size, _parquet_bytes(path))
+        return size
+    except OSError:
+        return 0
+
+
+def _parquet_bytes(path: Path) -> int:
+    try:
+        import pyarrow.parquet as pq  # streamlit's dependency; without it the file's size stands
+    except ImportError:
+        return 0
+    try:
+        meta = pq.read_metadata(path)
+    except Exception:  # noqa: BLE001 - not Parquet after all: the reader quarantines it with the reason
+        return 0
+    return sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
 
 
 def rangeable(path: Path, chunk_bytes: int) -> bool:
@@ -111,11 +143,11 @@ class ChunkedIngest:
                 yield from self._ranges(path)
                 continue
             for part, nbytes in self._whole(path):
-                held.append(part)
-                size += nbytes
-                if size >= self.chunk_bytes:
+                if held and size + nbytes > self.chunk_bytes:  # a chunk is at most about chunk_bytes
                     yield self._number(pl.concat(held), ids=False)
                     held, size = [], 0
+                held.append(part)
+                size += nbytes
         if held:
             yield self._number(pl.concat(held), ids=False)
 
@@ -132,8 +164,7 @@ class ChunkedIngest:
         self.files.extend(res.files)
         self.quarantine.extend(res.quarantine)
         frame = res.frame.select(list(FRAME_SCHEMA))
-        # a compressed file holds more than its size on disk: slice by what was read (about 2x the text)
-        size = max(int(frame.estimated_size() / 2), 1)
+        size = max(content_bytes(path), 1)  # a compressed file holds more than its size on disk
         step = max(int(frame.height * self.chunk_bytes / size), 1)
         for start in range(0, frame.height, step):
             part = frame.slice(start, step)

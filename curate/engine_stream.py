@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from curate.chunked_ingest import ChunkedIngest
+from curate.chunked_ingest import ChunkedIngest, content_bytes
 from curate.contamination import load_eval_prompts
 from curate.dedup_exact import clusters_from_keys
 from curate.dedup_near import bucket_pairs
@@ -57,7 +57,8 @@ def peak_rss() -> int:
 
 
 def input_bytes(inputs: list[str | Path], exclude: list[Path] | None = None) -> int:
-    return sum(f.stat().st_size for f in scan_inputs(inputs, exclude).files if f.is_file())
+    """The rows' bytes in ``inputs`` (:func:`content_bytes` of each file): whether to stream goes by it."""
+    return sum(content_bytes(f) for f in scan_inputs(inputs, exclude).files)
 
 
 def in_memory_why(cfg: CurateConfig) -> str | None:
@@ -224,7 +225,7 @@ def _near(spill: Path, chunks: list[_Chunk], firsts_of: np.ndarray, cfg: CurateC
 
 
 def size_of(reader: ChunkedIngest) -> int:
-    return sum(f.stat().st_size for f in reader.scan.files if f.is_file())
+    return sum(content_bytes(f) for f in reader.scan.files)
 
 
 def _text_partitions(whole: pl.DataFrame, input_size: int, chunk_bytes: int) -> int:

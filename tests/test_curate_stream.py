@@ -106,6 +106,28 @@ def test_nothing_readable_in_a_streamed_run_is_exit_4(tmp_path):
     assert len((tmp_path / "out" / "quarantine.jsonl").read_text().splitlines()) == 30
 
 
+def test_compressed_input_is_streamed_by_what_it_holds(built, tmp_path):
+    """A gzip or Parquet file smaller on disk than a chunk but holding more is streamed, not read whole
+    into memory: whether to stream goes by the uncompressed size, which the gzip trailer records and
+    Parquet's row groups state."""
+    import gzip
+
+    from curate.chunked_ingest import content_bytes
+
+    raw = (built / "a.jsonl").read_bytes()
+    (tmp_path / "in").mkdir()
+    gz = tmp_path / "in" / "a.jsonl.gz"
+    gz.write_bytes(gzip.compress(raw))
+    assert content_bytes(gz) == len(raw) > 3 * gz.stat().st_size
+    parquet = tmp_path / "a.parquet"
+    pl.read_ndjson(built / "a.jsonl").write_parquet(parquet)
+    assert content_bytes(parquet) > parquet.stat().st_size
+    assert content_bytes(tmp_path / "gone.jsonl") == 0
+    cfg = CurateConfig.model_validate({"memory": {"chunk_bytes": (len(raw) + gz.stat().st_size) // 2}})
+    memory = run_curate([tmp_path / "in"], cfg)
+    _same(memory, _streamed([tmp_path / "in"], cfg, tmp_path))
+
+
 @pytest.mark.slow
 def test_alpaca_52k_gives_the_in_memory_verdicts(tmp_path):
     cfg = CurateConfig.model_validate({"memory": {"chunk_bytes": 4 << 20}})
