@@ -168,6 +168,11 @@ def session() -> Iterator[Dist]:
     dist.init_process_group(backend, **kwargs)  # env://: torchrun sets MASTER_ADDR and MASTER_PORT
     try:
         yield Dist(rank, world, backend, "cuda" if backend == "nccl" else "cpu")
+        # every rank is done with the group before any closes it: a rank that tears down its gloo
+        # connections while the other still receives the last broadcast can abort the other process
+        # ("terminate called without an active exception"). Not after an error: the other ranks may
+        # not reach this point, and on_main already waits for them when rank 0 failed.
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 
