@@ -154,18 +154,29 @@ def _pretty_printed(data: bytes) -> bool:
 
 
 def _gunzip(data: bytes, out: RawRows) -> bytes:
-    """Decompress what can be decompressed; a cut or corrupt stream keeps the bytes before the damage
-    (its last, partial line is then quarantined by the parser) and is itself quarantined."""
-    dec = zlib.decompressobj(zlib.MAX_WBITS | 16)
-    try:
-        text = dec.decompress(data)
-    except zlib.error as exc:
-        out.bad(None, "read.gzip", f"corrupt gzip data: {exc}; rows before the damage were read")
-        return b""
-    if not dec.eof:
-        out.bad(None, "read.gzip", f"the gzip stream is cut short after {len(text):,} bytes of data; "
-                "rows before the cut were read, the cut line is quarantined")
-    return text
+    """Decompress what can be decompressed, every member of a multi-member file (concatenated gzip files,
+    bgzip) as gzip itself does; a cut or corrupt stream keeps the bytes before the damage (its last,
+    partial line is then quarantined by the parser) and is itself quarantined, as is data after the last
+    member that is not gzip (zero padding is ignored, as gzip ignores it)."""
+    parts: list[bytes] = []
+    while True:
+        dec = zlib.decompressobj(zlib.MAX_WBITS | 16)
+        try:
+            parts.append(dec.decompress(data))
+        except zlib.error as exc:
+            out.bad(None, "read.gzip", f"corrupt gzip data: {exc}; rows before the damage were read")
+            break
+        if not dec.eof:
+            out.bad(None, "read.gzip", f"the gzip stream is cut short after {sum(map(len, parts)):,} bytes of "
+                    "data; rows before the cut were read, the cut line is quarantined")
+            break
+        data = dec.unused_data
+        if data[:2] != b"\x1f\x8b":
+            if data.strip(b"\x00"):
+                out.bad(None, "read.gzip", f"{len(data):,} bytes after the end of the gzip data are not gzip; "
+                        "they were not read")
+            break
+    return b"".join(parts)
 
 
 _BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8-sig"),

@@ -85,6 +85,22 @@ def test_gzip_csv_and_parquet(tmp_path):
     assert len(read_file(pq).rows) == 2
 
 
+def test_every_member_of_a_multi_member_gzip_file_is_read(tmp_path):
+    """Concatenated gzip files (and bgzip) are one gzip file with several members: gzip reads them all,
+    and so does Sieve. Zero padding after the last member is ignored; other trailing bytes are reported."""
+    rows = [{**GOOD, "output": f"Colour {i}."} for i in range(6)]
+    members = [gzip.compress("".join(json.dumps(r) + "\n" for r in rows[i:i + 2]).encode()) for i in (0, 2, 4)]
+    gz = tmp_path / "joined.jsonl.gz"
+    gz.write_bytes(b"".join(members) + b"\x00" * 16)
+    raw = read_file(gz)
+    assert [r for _, r in raw.rows] == rows and [line for line, _ in raw.rows] == [1, 2, 3, 4, 5, 6]
+    assert raw.quarantine == []
+    gz.write_bytes(b"".join(members) + b"not gzip")
+    raw = read_file(gz)
+    assert [r for _, r in raw.rows] == rows and [q.code for q in raw.quarantine] == ["read.gzip"]
+    assert "8 bytes after the end of the gzip data" in raw.quarantine[0].error
+
+
 def test_expand_inputs_folders_and_globs(tmp_path):
     assert len(expand_inputs([ZH])) == 7
     assert expand_inputs([str(ALPACA.parent / "*.jsonl")]) == [ALPACA]
