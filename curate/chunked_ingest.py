@@ -34,17 +34,23 @@ _SAMPLE = 200  # rows that decide a file's format (curate.formats.detect_format)
 
 
 def content_bytes(path: Path) -> int:
-    """About how many bytes of rows a file holds once read, which for a compressed file is more than its
-    size: a gzip file's uncompressed size from its trailer (recorded modulo 4 GiB: the smallest such size
-    not below the file's own), a Parquet file's uncompressed row groups. The file's size when neither
-    says (a damaged file, or no pyarrow); 0 for what cannot be read (the reader reports it)."""
+    """About how many bytes of rows a file holds once read, never less than its size on disk: for gzip
+    (by its magic bytes, as the reader tells it) the uncompressed size its trailer records, for Parquet its
+    row groups' uncompressed size (with pyarrow, where installed). What deciding to stream goes by; 0 for
+    what cannot be read (the reader reports it).
+
+    A gzip trailer records the size modulo 4 GiB, and only its last member's: a big file (64 MiB or more)
+    whose recorded size is below its own is taken as wrapped past 4 GiB (for a file of many members, an
+    overestimate: it is streamed, the safe side)."""
     try:
         size = path.stat().st_size
-        if size >= 18 and path.name.lower().endswith(".gz"):
-            with open(path, "rb") as fh:
+        with open(path, "rb") as fh:
+            if fh.read(2) == b"\x1f\x8b" and size >= 18:
                 fh.seek(-4, 2)
                 recorded = int.from_bytes(fh.read(4), "little")
-            return recorded + max(0, math.ceil((size - recorded) / 2**32)) * 2**32
+                if recorded < size and size >= 64 << 20:
+                    recorded += math.ceil((size - recorded) / 2**32) * 2**32
+                return max(size, recorded)
         if path.name.lower().endswith(".parquet"):
             return max(size, _parquet_bytes(path))
         return size
@@ -54,7 +60,7 @@ def content_bytes(path: Path) -> int:
 
 def _parquet_bytes(path: Path) -> int:
     try:
-        import pyarrow.parquet as pq  # streamlit's dependency; without it the file's size stands
+        import pyarrow.parquet as pq  # with the review and ray extras; without it the file's size stands
     except ImportError:
         return 0
     try:
@@ -164,7 +170,8 @@ class ChunkedIngest:
         self.files.extend(res.files)
         self.quarantine.extend(res.quarantine)
         frame = res.frame.select(list(FRAME_SCHEMA))
-        size = max(content_bytes(path), 1)  # a compressed file holds more than its size on disk
+        # sliced by what was read (a frame takes about 2x its text), not by content_bytes' estimate
+        size = max(int(frame.estimated_size() / 2), 1)
         step = max(int(frame.height * self.chunk_bytes / size), 1)
         for start in range(0, frame.height, step):
             part = frame.slice(start, step)

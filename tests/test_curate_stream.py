@@ -107,10 +107,11 @@ def test_nothing_readable_in_a_streamed_run_is_exit_4(tmp_path):
 
 
 def test_compressed_input_is_streamed_by_what_it_holds(built, tmp_path):
-    """A gzip or Parquet file smaller on disk than a chunk but holding more is streamed, not read whole
-    into memory: whether to stream goes by the uncompressed size, which the gzip trailer records and
-    Parquet's row groups state."""
+    """A gzip file smaller on disk than a chunk but holding more is streamed, not read whole into memory:
+    whether to stream goes by the uncompressed size its trailer records. Small, empty, incompressible and
+    misnamed files count their own size."""
     import gzip
+    import os
 
     from curate.chunked_ingest import content_bytes
 
@@ -118,12 +119,29 @@ def test_compressed_input_is_streamed_by_what_it_holds(built, tmp_path):
     (tmp_path / "in").mkdir()
     gz = tmp_path / "in" / "a.jsonl.gz"
     gz.write_bytes(gzip.compress(raw))
-    assert content_bytes(gz) == len(raw) > 3 * gz.stat().st_size
-    parquet = tmp_path / "a.parquet"
-    pl.read_ndjson(built / "a.jsonl").write_parquet(parquet)
-    assert content_bytes(parquet) > parquet.stat().st_size
+    assert content_bytes(gz) == len(raw) > 2 * gz.stat().st_size
+    odd = {"empty.jsonl.gz": gzip.compress(b""), "one.jsonl.gz": gzip.compress(b'{"a": 1}\n'),
+           "noise.gz": gzip.compress(os.urandom(5000)), "plain.jsonl.gz": raw[:5000],
+           "joined.jsonl.gz": gzip.compress(raw[:3000]) + gzip.compress(raw[3000:5000])}
+    for name, data in odd.items():
+        (tmp_path / name).write_bytes(data)
+        assert len(data) <= content_bytes(tmp_path / name) <= max(len(data), 5000), name
     assert content_bytes(tmp_path / "gone.jsonl") == 0
-    cfg = CurateConfig.model_validate({"memory": {"chunk_bytes": (len(raw) + gz.stat().st_size) // 2}})
+    cfg = CurateConfig.model_validate({"memory": {"chunk_bytes": gz.stat().st_size + 1}})  # the file fits; its rows do not
+    memory = run_curate([tmp_path / "in"], cfg)
+    _same(memory, _streamed([tmp_path / "in"], cfg, tmp_path))
+
+
+def test_parquet_input_is_streamed_by_its_uncompressed_row_groups(built, tmp_path):
+    pytest.importorskip("pyarrow")  # the review and ray extras install it; else a Parquet file counts its size
+    from curate.chunked_ingest import content_bytes
+
+    (tmp_path / "in").mkdir()
+    parquet = tmp_path / "in" / "a.parquet"
+    pl.read_ndjson(built / "a.jsonl").write_parquet(parquet)
+    held = content_bytes(parquet)
+    assert held > 2 * parquet.stat().st_size
+    cfg = CurateConfig.model_validate({"memory": {"chunk_bytes": (held + parquet.stat().st_size) // 2}})
     memory = run_curate([tmp_path / "in"], cfg)
     _same(memory, _streamed([tmp_path / "in"], cfg, tmp_path))
 
