@@ -171,7 +171,9 @@ def session() -> Iterator[Dist]:
         # every rank is done with the group before any closes it: a rank that tears down its gloo
         # connections while the other still receives the last broadcast can abort the other process
         # ("terminate called without an active exception"). Not after an error: the other ranks may
-        # not reach this point, and on_main already waits for them when rank 0 failed.
+        # not reach this point, and on_main already waits for them when rank 0 failed. A rank that fails
+        # alone after the last collective leaves the others here until torchrun stops them all (it stops
+        # every worker when one exits with an error) or the group's timeout passes.
         dist.barrier()
     finally:
         dist.destroy_process_group()
