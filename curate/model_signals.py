@@ -226,6 +226,10 @@ def load_scorer(cfg: ModelSignalsConfig, model_dir: str):
     device = pick_device()
     tok = load_tokenizer(model_dir)
     model = load_model(model_dir, tcfg, device).eval()
+    if device == "cpu":
+        # eager attention: on these lengths (a few hundred tokens) it scored 11% more tokens/s than SDPA's
+        # CPU flash kernel (bench/ifd_bench.py, bf16, one batch per core); on a GPU, SDPA stays
+        model.set_attn_implementation("eager")
     bf16 = use_bf16(tcfg, device)
     if bf16:  # inference only: bf16 weights, no per-op casts (autocast would re-cast fp32 weights each call)
         model = model.to(torch.bfloat16)
