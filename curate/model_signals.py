@@ -227,8 +227,8 @@ def load_scorer(cfg: ModelSignalsConfig, model_dir: str):
     tok = load_tokenizer(model_dir)
     model = load_model(model_dir, tcfg, device).eval()
     if device == "cpu":
-        # eager attention: on these lengths (a few hundred tokens) it scored 11% more tokens/s than SDPA's
-        # CPU flash kernel (bench/ifd_bench.py, bf16, one batch per core); on a GPU, SDPA stays
+        # eager attention: on these lengths (a few hundred tokens) it scored about 1.1x the tokens/s of
+        # SDPA's CPU kernel, with the same bf16 error (bench/ifd_bench.py prints both); on a GPU, SDPA stays
         model.set_attn_implementation("eager")
     bf16 = use_bf16(tcfg, device)
     if bf16:  # inference only: bf16 weights, no per-op casts (autocast would re-cast fp32 weights each call)
