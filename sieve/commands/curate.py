@@ -156,7 +156,8 @@ def _print_memory(mem: dict | None) -> None:
            f"in memory ({mem['why_not']})" if mem.get("why_not") else "in memory (the input fits one chunk)")
     line = f"  memory: peak {peak:.2f} GiB, limit {limit:.2f} GiB; {how}"
     if peak > limit:
-        console.print(f"[yellow]{line}: the peak passed the limit[/] (lower --memory-limit for smaller chunks)",
-                      markup=True)
+        console.print(f"[yellow]{line}: the peak passed the limit[/] (the limit sizes the chunks; what is kept "
+                      "for every row grows with the input: a lower --memory-limit makes smaller chunks, "
+                      "docs/scale.md says what stays in memory)", markup=True)
     else:
         out.print(line, markup=False)
