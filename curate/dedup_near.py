@@ -194,29 +194,39 @@ def near_duplicates(texts: list[str], cfg: DedupConfig,
     eligible = (sig != np.iinfo(np.uint32).max).any(axis=1)  # texts with at least one shingle
     bands, rows_per_band = lsh_params(cfg.lsh_threshold, cfg.num_perm)
     pairs = candidate_pairs(sig, eligible, bands, rows_per_band)
-    good, sims = verify(sig, pairs, max(cfg.threshold - cfg.verify_margin, cfg.lsh_threshold))
+    good, sims = verify(sig, pairs, verify_threshold(cfg))
     cluster, best = clusters_from_pairs(n, good, sims)
     return NearResult(cluster=cluster, similarity=best, candidates=len(pairs), verified=len(good))
 
 
-def groups_from_pairs(n: int, pairs: np.ndarray, signatures_of: Callable[[np.ndarray], np.ndarray],
-                      cfg: DedupConfig, batch: int | None = None) -> np.ndarray:
-    """Candidate groups of ``n`` rows from their LSH candidate ``pairs`` (row ids), for engines that keep the
-    signatures elsewhere (Ray blocks, spilled chunks): pairs are verified ``batch`` at a time (None: all at
-    once) on ``signatures_of(ids)`` (sorted unique row ids -> their signatures, one row each, in that order).
-    Per row: its group, or -1."""
-    if not len(pairs):
-        return np.full(n, -1, dtype=np.int64)
-    threshold = max(cfg.threshold - cfg.verify_margin, cfg.lsh_threshold)
-    good, sims = [], []
-    step = batch or len(pairs)
+def verify_threshold(cfg: DedupConfig) -> float:
+    """The estimated Jaccard a candidate pair must reach to be verified."""
+    return max(cfg.threshold - cfg.verify_margin, cfg.lsh_threshold)
+
+
+def verify_elsewhere(pairs: np.ndarray, signatures_of: Callable[[np.ndarray], np.ndarray], cfg: DedupConfig,
+                     batch: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`verify` for engines that keep the signatures elsewhere (Ray blocks, spilled chunks): ``pairs``
+    (row ids) ``batch`` at a time (None: all at once), each on ``signatures_of(ids)`` (sorted unique row
+    ids -> their signatures, one row each, in that order). Returns (verified pairs, their similarity)."""
+    good, sims = [np.empty((0, 2), dtype=np.int64)], [np.empty(0, dtype=np.float32)]
+    step = batch or max(len(pairs), 1)
     for start in range(0, len(pairs), step):
         part = pairs[start:start + step]
         ids = np.unique(part)
-        g, s = verify(signatures_of(ids), np.searchsorted(ids, part), threshold)
+        g, s = verify(signatures_of(ids), np.searchsorted(ids, part), verify_threshold(cfg))
         good.append(ids[g])
         sims.append(s)
-    cluster, _ = clusters_from_pairs(n, np.concatenate(good), np.concatenate(sims))
+    return np.concatenate(good), np.concatenate(sims)
+
+
+def groups_from_pairs(n: int, pairs: np.ndarray, signatures_of: Callable[[np.ndarray], np.ndarray],
+                      cfg: DedupConfig, batch: int | None = None) -> np.ndarray:
+    """Candidate groups of ``n`` rows from their LSH candidate ``pairs`` (:func:`verify_elsewhere`). Per
+    row: its group, or -1."""
+    if not len(pairs):
+        return np.full(n, -1, dtype=np.int64)
+    cluster, _ = clusters_from_pairs(n, *verify_elsewhere(pairs, signatures_of, cfg, batch))
     return cluster
 
 

@@ -182,14 +182,13 @@ def _near(spill: Path, chunks: list[_Chunk], firsts_of: np.ndarray, cfg: CurateC
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
-    from curate.dedup_near import verify
+    from curate.dedup_near import verify_elsewhere
 
     n = len(firsts_of)
     first = firsts_of == np.arange(n)
     files = [spill / f"bands-{i}.parquet" for i in range(len(chunks))]
     label = np.arange(n, dtype=np.int64)  # each row's component so far
     linked = np.zeros(n, dtype=bool)  # rows in some verified pair
-    threshold = max(cfg.dedup.threshold - cfg.dedup.verify_margin, cfg.dedup.lsh_threshold)
     batch = max(cfg.memory.chunk_size() // 1024, 10_000)  # signatures copied out: 512 bytes a row, two a pair
 
     def signatures_of(ids: np.ndarray) -> np.ndarray:
@@ -207,13 +206,7 @@ def _near(spill: Path, chunks: list[_Chunk], firsts_of: np.ndarray, cfg: CurateC
         pairs = bucket_pairs(col[f"b{band}"].to_numpy()[take], ids[take])
         del col, ids, take
         pairs = pairs[label[pairs[:, 0]] != label[pairs[:, 1]]]
-        good = []
-        for start in range(0, len(pairs), batch):
-            part = pairs[start:start + batch]
-            rows = np.unique(part)
-            ok, _ = verify(signatures_of(rows), np.searchsorted(rows, part), threshold)
-            good.append(rows[ok])
-        good = np.concatenate(good) if good else np.empty((0, 2), dtype=np.int64)
+        good, _ = verify_elsewhere(pairs, signatures_of, cfg.dedup, batch)
         if len(good):
             linked[good.ravel()] = True
             edges = label[good]
