@@ -120,7 +120,7 @@ def read_file(path: str | Path) -> RawRows:
     except OSError as exc:  # no permission, a vanished file, an I/O error: this file only
         out.bad(None, "read.unreadable", f"cannot read the file: {exc.strerror or exc}")
         return out
-    if path.name.lower().endswith(".gz") or data[:2] == b"\x1f\x8b":
+    if data[:2] == b"\x1f\x8b":  # gzip by its magic bytes: an empty or plain file named .gz is read as it is
         data = _gunzip(data, out)
     data = _to_utf8(data, out)
     if data is None:

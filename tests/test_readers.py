@@ -101,6 +101,17 @@ def test_every_member_of_a_multi_member_gzip_file_is_read(tmp_path):
     assert "8 bytes after the end of the gzip data" in raw.quarantine[0].error
 
 
+def test_a_gz_name_does_not_make_a_file_gzip(tmp_path):
+    """Gzip is told by its magic bytes: a plain JSONL file named .gz is read, an empty one is only empty."""
+    plain = tmp_path / "plain.jsonl.gz"
+    plain.write_text(json.dumps(GOOD) + "\n" + json.dumps(GOOD) + "\n")
+    raw = read_file(plain)
+    assert [r for _, r in raw.rows] == [GOOD, GOOD] and raw.quarantine == []
+    empty = tmp_path / "empty.jsonl.gz"
+    empty.write_bytes(b"")
+    assert [q.code for q in read_file(empty).quarantine] == ["read.empty_file"]
+
+
 def test_expand_inputs_folders_and_globs(tmp_path):
     assert len(expand_inputs([ZH])) == 7
     assert expand_inputs([str(ALPACA.parent / "*.jsonl")]) == [ALPACA]
