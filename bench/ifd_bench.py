@@ -6,8 +6,9 @@ The naive loop is what a first version would do: one row at a time through the H
 
 Two ceilings, both measured here in the scorer's precision and printed with the scorer's share of each:
 - the machine's matmul peak: the best of square matmuls (1024, 2048) and the model's own linear shapes
-  at the scorer's batch size, each run both as one matmul on all threads and as one matmul per core at
-  once (the scorer's layout), the best rate of all. A forward pass counts 2 x parameters FLOPs per token.
+  at the scorer's batch size (plain and fused), each run as one matmul on all threads and as one matmul
+  per core at once (the scorer's layout), through ``F.linear`` and with oneDNN-prepacked weights (as the
+  scorer's), the best rate of all. A forward pass counts 2 x parameters FLOPs per token.
 - the model's matmul-only rate: the model's own matmuls for one batch (every layer's linears, and the
   LM head on the share of positions the scorer predicts), timed alone, as tokens/s: what the scorer would
   reach if attention, norms and everything else were free.
@@ -28,20 +29,29 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 DATA = ROOT.parent / "shared" / "data"
 ALPACA_ROWS = 52_002
+RUNS = 3  # the scorer's timed runs; the best is its figure
 
 
-def _rate(shapes: list[tuple[int, int, int]], dtype, per_core: bool, seconds: float = 1.0) -> float:
+def _rate(shapes: list[tuple[int, int, int]], dtype, per_core: bool, prepacked: bool,
+          seconds: float = 0.6) -> float:
     """FLOP/s of running ``shapes`` (m, k, n) back to back, best of 3 rounds of about ``seconds``; with
-    ``per_core``, one copy per core at once, each on one thread."""
+    ``per_core``, one copy per core at once, each on one thread; with ``prepacked``, weights prepacked for
+    oneDNN as the scorer's (curate.packed_forward._linear), else ``F.linear``."""
     import torch
 
-    mats = [(torch.randn(m, k, dtype=dtype), torch.randn(n, k, dtype=dtype)) for m, k, n in shapes]
+    from curate.packed_forward import _linear
+
+    mats = []
+    for m, k, n in shapes:
+        w = torch.randn(n, k, dtype=dtype)
+        mats.append((torch.randn(m, k, dtype=dtype), _linear(w) if prepacked else
+                     (lambda x, w=w: torch.nn.functional.linear(x, w))))
     flops = sum(2 * m * k * n for m, k, n in shapes)
 
     def run(reps: int) -> None:
         for _ in range(reps):
-            for a, w in mats:
-                torch.nn.functional.linear(a, w)
+            for a, linear in mats:
+                linear(a)
 
     threads = torch.get_num_threads()
     workers = threads if per_core else 1
@@ -63,30 +73,38 @@ def _rate(shapes: list[tuple[int, int, int]], dtype, per_core: bool, seconds: fl
 
 
 def ceilings(model, dtype, batch_tokens: int, head_share: float) -> tuple[float, str, float]:
-    """(machine peak FLOP/s, the shape that reached it, the model's matmul-only tokens/s)."""
+    """(machine peak FLOP/s, how it was reached, the model's matmul-only tokens/s)."""
+    import torch
+
     from curate.cpu_workers import MAX_WORKERS
+    from curate.packed_forward import _prepack_works, supports
 
     c = model.config
     h, f, kv = c.hidden_size, c.intermediate_size, c.num_key_value_heads * (c.hidden_size // c.num_attention_heads)
-    layer = [(batch_tokens, h, h), (batch_tokens, h, kv), (batch_tokens, h, kv), (batch_tokens, h, h),
-             (batch_tokens, h, f), (batch_tokens, h, f), (batch_tokens, f, h)]
-    head = [(64, h, c.vocab_size)]  # the scorer's LM head block (curate.model_signals.token_losses)
+    b = batch_tokens
+    plain = [(b, h, h), (b, h, kv), (b, h, kv), (b, h, h), (b, h, f), (b, h, f), (b, f, h)]
+    fused = [(b, h, h + 2 * kv), (b, h, h), (b, h, 2 * f), (b, f, h)]  # curate.packed_forward's matmuls
+    head = [(256, h, c.vocab_size)]  # the scorer's LM head block on a CPU (curate.model_signals.token_losses)
     candidates = {"square 1024": [(1024, 1024, 1024)], "square 2048": [(2048, 2048, 2048)]}
-    candidates.update({f"{m}x{k}x{n}": [(m, k, n)] for m, k, n in dict.fromkeys(layer + head)})
+    candidates.update({f"{m}x{k}x{n}": [(m, k, n)] for m, k, n in dict.fromkeys(plain + fused + head)})
     per_core_ok = MAX_WORKERS > 1
-    rates = {(name, pc): _rate(shapes, dtype, pc) for name, shapes in candidates.items()
-             for pc in ((False, True) if per_core_ok else (False,))}
-    (name, pc), peak = max(rates.items(), key=lambda kv: kv[1])
-    # the model's own matmuls for one batch, with the LM head on head_share of its positions
-    t_layer = sum(2 * m * k * n for m, k, n in layer) / _rate(layer, dtype, per_core_ok)
-    t_head = 2 * head_share * batch_tokens * h * c.vocab_size / _rate(head, dtype, per_core_ok)
-    matmul_only = batch_tokens / (c.num_hidden_layers * t_layer + t_head)
-    return peak, f"{name}, {'one per core' if pc else 'all threads on one'}", matmul_only
+    packs = (False, True) if dtype == torch.bfloat16 and _prepack_works() else (False,)
+    rates = {(name, pc, pp): _rate(shapes, dtype, pc, pp) for name, shapes in candidates.items()
+             for pc in ((False, True) if per_core_ok else (False,)) for pp in packs}
+    (name, pc, pp), peak = max(rates.items(), key=lambda kv: kv[1])
+    # the scorer's own matmuls for one batch, with the LM head on head_share of its positions
+    layer, pp_model = (fused, packs[-1]) if supports(model) else (plain, False)
+    t_layer = sum(2 * m * k * n for m, k, n in layer) / _rate(layer, dtype, per_core_ok, pp_model)
+    t_head = 2 * head_share * b * h * c.vocab_size / _rate(head, dtype, per_core_ok, pp_model)
+    matmul_only = b / (c.num_hidden_layers * t_layer + t_head)
+    how = f"{name}, {'one per core' if pc else 'all threads on one'}, {'oneDNN prepacked' if pp else 'F.linear'}"
+    return peak, how, matmul_only
 
 
 def main() -> None:
     import torch
 
+    from curate import packed_forward
     from curate.model_signals import _cut_response, _encode, load_scorer, mean_losses, resolve
     from schemas.config import ModelSignalsConfig
     from train.data import IGNORE
@@ -113,20 +131,26 @@ def main() -> None:
     tokens = sum(len(s[0]) for s in seqs)
     predicted = sum(sum(1 for x in s[1][1:] if x != IGNORE) for s in seqs)
 
-    mean_losses(model, seqs[:4], tok.pad_token_id, device, cfg.batch_tokens)  # warm-up (kernel selection)
-    start = time.perf_counter()
-    ours = mean_losses(model, seqs, tok.pad_token_id, device, cfg.batch_tokens)
-    t_ours = time.perf_counter() - start
+    def timed(packed: bool = True, runs: int = RUNS) -> tuple[list[float], list[float]]:
+        """(losses, seconds of each run): the best run is the figure, as the peak's best of 3 rounds."""
+        mean_losses(model, seqs[:4], tok.pad_token_id, device, cfg.batch_tokens, packed=packed)  # warm-up
+        seconds = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            losses = mean_losses(model, seqs, tok.pad_token_id, device, cfg.batch_tokens, packed=packed)
+            seconds.append(time.perf_counter() - start)
+        return losses, seconds
 
-    # the same scorer with SDPA attention (PyTorch's fused kernel), which load_scorer swaps for eager on a CPU
-    sdpa_rate, sdpa = None, None
-    if device == "cpu":
-        model.set_attn_implementation("sdpa")
-        mean_losses(model, seqs[:4], tok.pad_token_id, device, cfg.batch_tokens)
-        start = time.perf_counter()
-        sdpa = mean_losses(model, seqs, tok.pad_token_id, device, cfg.batch_tokens)
-        sdpa_rate = tokens / (time.perf_counter() - start)
-        model.set_attn_implementation("eager")
+    ours, runs = timed()
+    t_ours = min(runs)
+    # Hugging Face's padded forward, which models packed_forward does not support run (eager attention on
+    # a CPU, as load_scorer sets it; SDPA for comparison)
+    hf = {}
+    if packed_forward.supports(model):
+        for attn in (("eager", "sdpa") if device == "cpu" else ("sdpa",)):
+            model.set_attn_implementation(attn)
+            hf[attn] = timed(packed=False, runs=1)
+        model.set_attn_implementation("eager" if device == "cpu" else "sdpa")
 
     start = time.perf_counter()
     naive = []
@@ -145,17 +169,19 @@ def main() -> None:
     print(f"model {model_dir} ({params / 1e6:.0f}M parameters), device {device}, "
           f"precision {'bf16' if bf16 else 'fp32'}, {torch.get_num_threads()} threads, {n} rows = {len(seqs)} "
           f"sequences, {tokens:,} tokens, batches of {cfg.batch_tokens} padded tokens")
-    print(f"sieve scorer : {rate:8,.0f} tokens/s  ({t_ours:.1f} s)")
+    print(f"sieve scorer : {rate:8,.0f} tokens/s  (best of {len(runs)} runs: "
+          f"{', '.join(f'{x:.2f}' for x in runs)} s; packed forward: {packed_forward.supports(model)})")
     print(f"naive loop   : {tokens / t_naive:8,.0f} tokens/s  ({t_naive:.1f} s)   sieve / naive = {t_naive / t_ours:.2f}x")
     print(f"matmul peak  : {peak / 1e9:8,.1f} GFLOP/s (best of square and model shapes: {peak_shape}); scorer at "
           f"{achieved / 1e9:.1f} GFLOP/s = {achieved / peak:.0%} of the peak (2 x parameters FLOPs per token)")
     print(f"matmul-only  : {matmul_only:8,.0f} tokens/s (the model's own matmuls alone, LM head on "
           f"{predicted / tokens:.0%} of positions); scorer at {rate / matmul_only:.0%} of it")
     print(f"largest loss difference to the naive fp32 loop: {agree:.2e} (mean token loss, nats)")
-    if sdpa_rate:
-        gap = lambda xs: sum(abs(a - b) for a, b in zip(xs, naive)) / len(naive)  # noqa: E731
-        print(f"with SDPA attn: {sdpa_rate:8,.0f} tokens/s; eager / SDPA = {rate / sdpa_rate:.2f}x; mean loss "
-              f"difference to the naive fp32 loop: eager {gap(ours):.4f}, SDPA {gap(sdpa):.4f} nats")
+    gap = lambda xs: sum(abs(a - b) for a, b in zip(xs, naive)) / len(naive)  # noqa: E731
+    print(f"mean loss difference to the naive fp32 loop: sieve scorer {gap(ours):.4f} nats")
+    for attn, (losses, secs) in hf.items():
+        print(f"Hugging Face forward ({attn} attn, padded batches, same batching): {tokens / secs[0]:8,.0f} "
+              f"tokens/s; sieve / it = {secs[0] / t_ours:.2f}x; mean loss difference {gap(losses):.4f} nats")
     sample = sequences([json.loads(x) for x in lines[:: max(1, len(lines) // 1000)]])
     per_row = sum(len(s[0]) for s in sample) / (len(sample) / 2)
     print(f"{ALPACA_ROWS:,} Alpaca rows at this rate: about {ALPACA_ROWS * per_row / rate / 3600:.1f} h "

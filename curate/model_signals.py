@@ -133,27 +133,46 @@ def _encode(tok, messages: list[dict], max_length: int):
     return ids[-max_length:], labels[-max_length:]
 
 
-def token_losses(head, hidden, target, block: int | None = None):
-    """Cross-entropy (fp32) of each position: the LM head and the log-softmax run on ``block`` positions
-    at a time. On a CPU a block of 64 positions' fp32 logits (64 x 49k x 4 B = 12 MB for SmolLM2) stays in
-    cache, where one batch's logits at once (~600 x 49k) went through memory twice (cast, log-softmax):
-    that was ~6% of the scorer's time; on a GPU, big blocks."""
+def token_losses(head, hidden, target, block: int | None = None, sub: int | None = None):
+    """Cross-entropy (fp32) of each position: the LM head runs on ``block`` positions at a time, the
+    log-softmax on ``sub`` of them. On a CPU, 256-row head matmuls ran ~15% faster than 64-row ones, and a
+    32-row slice of fp32 log-probabilities (32 x 49k x 4 B = 6 MB for SmolLM2) stays in cache where a
+    whole batch's (~600 x 49k) went through memory twice; on a GPU, big blocks."""
     import torch
 
-    block = block or (64 if hidden.device.type == "cpu" else 4096)
+    cpu = hidden.device.type == "cpu"
+    block = block or (256 if cpu else 4096)
+    sub = sub or (32 if cpu else block)
     out = torch.empty(len(target), dtype=torch.float32, device=hidden.device)
     for s in range(0, len(target), block):
-        logits = head(hidden[s:s + block]).float()
-        out[s:s + block] = torch.logsumexp(logits, 1) - logits.gather(1, target[s:s + block, None])[:, 0]
+        logits, want, got = head(hidden[s:s + block]), target[s:s + block, None], out[s:s + block]
+        for j in range(0, len(logits), sub):
+            logp = torch.log_softmax(logits[j:j + sub], 1, dtype=torch.float32)
+            got[j:j + sub] = -logp.gather(1, want[j:j + sub])[:, 0]
     return out
 
 
-def _batch_losses(model, seqs: list[tuple[list[int], list[int]]], pad_id: int, device: str) -> list[float]:
-    """Mean labelled-token loss of each of ``seqs``, run as one right-padded batch."""
+def _batch_losses(model, seqs: list[tuple[list[int], list[int]]], pad_id: int, device: str,
+                  packed: bool = True) -> list[float]:
+    """Mean labelled-token loss of each of ``seqs``, run as one batch: without padding where
+    :mod:`curate.packed_forward` supports the model (and ``packed``), else right-padded through Hugging
+    Face's forward."""
     import torch
 
+    from curate import packed_forward
     from train.data import IGNORE
 
+    if packed and packed_forward.supports(model):
+        # each token predicts the next token's label; a sequence's last token predicts nothing
+        target = torch.tensor([t for _, labels in seqs for t in [*labels[1:], IGNORE]], device=device)
+        owner = torch.repeat_interleave(torch.arange(len(seqs)), torch.tensor([len(s[0]) for s in seqs])).to(device)
+        keep = target != IGNORE
+        with torch.inference_mode():
+            hidden, head = packed_forward.hidden_states(model, [s[0] for s in seqs])
+            loss = token_losses(head, hidden[keep], target[keep])
+            sums = torch.zeros(len(seqs), device=device).index_add_(0, owner[keep], loss)
+            counts = torch.zeros(len(seqs), dtype=torch.long, device=device).index_add_(0, owner[keep], torch.ones_like(owner[keep]))
+        return [float(a / c) if c > 0 else math.nan for a, c in zip(sums.tolist(), counts.tolist())]
     width = max(len(s[0]) for s in seqs)
     ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
     labels = torch.full((len(seqs), width), IGNORE, dtype=torch.long)
@@ -174,19 +193,20 @@ def _batch_losses(model, seqs: list[tuple[list[int], list[int]]], pad_id: int, d
 
 
 def mean_losses(model, seqs: list[tuple[list[int], list[int]]], pad_id: int, device: str,
-                batch_tokens: int, progress: Progress | None = None) -> list[float]:
+                batch_tokens: int, progress: Progress | None = None, packed: bool = True) -> list[float]:
     """Mean token loss over the labelled tokens of each sequence (nan when it has none), in the model's
     own dtype (:func:`load_scorer` casts it to bf16 where that is fast). Batches are length-sorted and
     cut at ``batch_tokens`` padded tokens; on a CPU, one batch per core at a time
     (:func:`curate.cpu_workers.cpu_workers`);
-    the losses do not depend on how many run at once."""
+    the losses do not depend on how many run at once. ``packed=False`` keeps Hugging Face's padded
+    forward for a model :mod:`curate.packed_forward` supports (the bench compares the two)."""
     out = [math.nan] * len(seqs)
     from train.evalset import token_batches
 
     batches = token_batches([len(s[0]) for s in seqs], batch_tokens)
 
     def run(batch: list[int]) -> list[float]:
-        return _batch_losses(model, [seqs[i] for i in batch], pad_id, device)
+        return _batch_losses(model, [seqs[i] for i in batch], pad_id, device, packed)
 
     done = 0
     for batch, losses in zip(batches, run_batches(run, batches, device)):
@@ -227,7 +247,8 @@ def load_scorer(cfg: ModelSignalsConfig, model_dir: str):
     tok = load_tokenizer(model_dir)
     model = load_model(model_dir, tcfg, device).eval()
     if device == "cpu":
-        # eager attention: on these lengths (a few hundred tokens) it scored about 1.1x the tokens/s of
+        # for a model that runs through Hugging Face's forward (curate.packed_forward has its own attention):
+        # eager attention on these lengths (a few hundred tokens) scored about 1.05-1.1x the tokens/s of
         # SDPA's CPU kernel, with the same bf16 error (bench/ifd_bench.py prints both); on a GPU, SDPA stays
         model.set_attn_implementation("eager")
     bf16 = use_bf16(tcfg, device)

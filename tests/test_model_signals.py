@@ -106,8 +106,8 @@ def test_token_losses_in_blocks_are_cross_entropy():
     head, hidden, target = torch.nn.Linear(16, 50, bias=False), torch.randn(37, 16), torch.randint(0, 50, (37,))
     with torch.no_grad():
         want = torch.nn.functional.cross_entropy(head(hidden), target, reduction="none")
-        for block in (1, 5, 64):
-            assert torch.allclose(token_losses(head, hidden, target, block), want, atol=1e-6)
+        for block, sub in ((1, 1), (5, 2), (16, 5), (64, 64), (None, None)):
+            assert torch.allclose(token_losses(head, hidden, target, block, sub), want, atol=1e-6)
 
 
 def test_a_missing_model_is_one_line_with_exit_2(tmp_path):
