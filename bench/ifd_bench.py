@@ -33,7 +33,7 @@ RUNS = 3  # the scorer's timed runs; the best is its figure
 
 
 def _rate(shapes: list[tuple[int, int, int]], dtype, per_core: bool, prepacked: bool,
-          seconds: float = 0.6) -> float:
+          seconds: float = 1.0) -> float:
     """FLOP/s of running ``shapes`` (m, k, n) back to back, best of 3 rounds of about ``seconds``; with
     ``per_core``, one copy per core at once, each on one thread; with ``prepacked``, weights prepacked for
     oneDNN as the scorer's (curate.packed_forward._linear), else ``F.linear``."""
@@ -79,14 +79,17 @@ def ceilings(model, dtype, batch_tokens: int, head_share: float) -> tuple[float,
     from curate.cpu_workers import MAX_WORKERS
     from curate.packed_forward import _prepack_works, supports
 
+    from curate.packed_forward import _head_dim
+
     c = model.config
-    h, f, kv = c.hidden_size, c.intermediate_size, c.num_key_value_heads * (c.hidden_size // c.num_attention_heads)
-    b = batch_tokens
-    plain = [(b, h, h), (b, h, kv), (b, h, kv), (b, h, h), (b, h, f), (b, h, f), (b, f, h)]
-    fused = [(b, h, h + 2 * kv), (b, h, h), (b, h, 2 * f), (b, f, h)]  # curate.packed_forward's matmuls
+    h, f, b = c.hidden_size, c.intermediate_size, batch_tokens
+    q, kv = c.num_attention_heads * _head_dim(c), c.num_key_value_heads * _head_dim(c)
+    plain = [(b, h, q), (b, h, kv), (b, h, kv), (b, q, h), (b, h, f), (b, h, f), (b, f, h)]
+    fused = [(b, h, q + 2 * kv), (b, q, h), (b, h, 2 * f), (b, f, h)]  # curate.packed_forward's matmuls
     head = [(256, h, c.vocab_size)]  # the scorer's LM head block on a CPU (curate.model_signals.token_losses)
     candidates = {"square 1024": [(1024, 1024, 1024)], "square 2048": [(2048, 2048, 2048)]}
-    candidates.update({f"{m}x{k}x{n}": [(m, k, n)] for m, k, n in dict.fromkeys(plain + fused + head)})
+    candidates.update({f"{m}x{k}x{n}": [(m, k, n)] for m, k, n in
+                       dict.fromkeys(plain + fused + head + [(64, h, c.vocab_size)])})
     per_core_ok = MAX_WORKERS > 1
     packs = (False, True) if dtype == torch.bfloat16 and _prepack_works() else (False,)
     rates = {(name, pc, pp): _rate(shapes, dtype, pc, pp) for name, shapes in candidates.items()
@@ -149,7 +152,7 @@ def main() -> None:
     if packed_forward.supports(model):
         for attn in (("eager", "sdpa") if device == "cpu" else ("sdpa",)):
             model.set_attn_implementation(attn)
-            hf[attn] = timed(packed=False, runs=1)
+            hf[attn] = timed(packed=False)
         model.set_attn_implementation("eager" if device == "cpu" else "sdpa")
 
     start = time.perf_counter()
@@ -165,26 +168,36 @@ def main() -> None:
     peak, peak_shape, matmul_only = ceilings(model, dtype, cfg.batch_tokens, predicted / tokens)
     rate = tokens / t_ours
     achieved = 2 * params * rate
+    # what the scorer executes: the layers' matmuls at every token, the LM head only where a token is
+    # predicted, no FLOPs for the embedding lookup (a tied head is one tensor in params)
+    emb, head_params = model.model.embed_tokens.weight, model.lm_head.weight.numel()
+    tied = emb.data_ptr() == model.lm_head.weight.data_ptr()
+    body = params - emb.numel() - (0 if tied else head_params)
+    executed = (2 * body + 2 * head_params * predicted / tokens) * rate
+    median = sorted(runs)[len(runs) // 2]
     agree = max(abs(a - b) for a, b in zip(ours, naive))
     print(f"model {model_dir} ({params / 1e6:.0f}M parameters), device {device}, "
           f"precision {'bf16' if bf16 else 'fp32'}, {torch.get_num_threads()} threads, {n} rows = {len(seqs)} "
           f"sequences, {tokens:,} tokens, batches of {cfg.batch_tokens} padded tokens")
     print(f"sieve scorer : {rate:8,.0f} tokens/s  (best of {len(runs)} runs: "
-          f"{', '.join(f'{x:.2f}' for x in runs)} s; packed forward: {packed_forward.supports(model)})")
+          f"{', '.join(f'{x:.2f}' for x in runs)} s; median {tokens / median:,.0f} tokens/s; "
+          f"packed forward: {packed_forward.supports(model)})")
     print(f"naive loop   : {tokens / t_naive:8,.0f} tokens/s  ({t_naive:.1f} s)   sieve / naive = {t_naive / t_ours:.2f}x")
     print(f"matmul peak  : {peak / 1e9:8,.1f} GFLOP/s (best of square and model shapes: {peak_shape}); scorer at "
-          f"{achieved / 1e9:.1f} GFLOP/s = {achieved / peak:.0%} of the peak (2 x parameters FLOPs per token)")
+          f"{achieved / 1e9:.1f} GFLOP/s = {achieved / peak:.0%} of the peak (2 x parameters FLOPs per token); "
+          f"counting only the FLOPs it runs (LM head at predicted tokens): {executed / peak:.0%}")
     print(f"matmul-only  : {matmul_only:8,.0f} tokens/s (the model's own matmuls alone, LM head on "
           f"{predicted / tokens:.0%} of positions); scorer at {rate / matmul_only:.0%} of it")
     print(f"largest loss difference to the naive fp32 loop: {agree:.2e} (mean token loss, nats)")
     gap = lambda xs: sum(abs(a - b) for a, b in zip(xs, naive)) / len(naive)  # noqa: E731
     print(f"mean loss difference to the naive fp32 loop: sieve scorer {gap(ours):.4f} nats")
     for attn, (losses, secs) in hf.items():
-        print(f"Hugging Face forward ({attn} attn, padded batches, same batching): {tokens / secs[0]:8,.0f} "
-              f"tokens/s; sieve / it = {secs[0] / t_ours:.2f}x; mean loss difference {gap(losses):.4f} nats")
+        print(f"Hugging Face forward ({attn} attn, padded batches, same batching): {tokens / min(secs):8,.0f} "
+              f"tokens/s (best of {len(secs)}); sieve / it = {min(secs) / t_ours:.2f}x; mean loss difference "
+              f"{gap(losses):.4f} nats")
     sample = sequences([json.loads(x) for x in lines[:: max(1, len(lines) // 1000)]])
     per_row = sum(len(s[0]) for s in sample) / (len(sample) / 2)
-    print(f"{ALPACA_ROWS:,} Alpaca rows at this rate: about {ALPACA_ROWS * per_row / rate / 3600:.1f} h "
+    print(f"{ALPACA_ROWS:,} Alpaca rows at the median rate: about {ALPACA_ROWS * per_row / (tokens / median) / 3600:.1f} h "
           f"(~{per_row:.0f} tokens per row with and without the prompt, from {len(sample) // 2:,} rows "
           "spread over the file)")
     print(f"1-minute load average before / after: {load_before:.1f} / {os.getloadavg()[0]:.1f} "

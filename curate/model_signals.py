@@ -51,8 +51,11 @@ def content_key(messages: list[dict], budget: int, max_length: int) -> str:
     return hashlib.sha1(f"{budget}\x00{max_length}\x00{payload}".encode("utf-8", "surrogatepass")).hexdigest()
 
 
+SCORER_VERSION = 2  # 2: curate.packed_forward (bf16 losses moved by up to ~0.05 nats): older scores are not mixed in
+
+
 def _cache_path(cfg: ModelSignalsConfig, model_key: str, precision: str) -> Path:
-    return cfg.cache_dir / "scores" / f"{model_key}-{precision}.parquet"
+    return cfg.cache_dir / "scores" / f"{model_key}-{precision}-v{SCORER_VERSION}.parquet"
 
 
 def weights_key(model_dir: str, cache_dir: Path) -> str:
@@ -143,13 +146,20 @@ def token_losses(head, hidden, target, block: int | None = None, sub: int | None
     cpu = hidden.device.type == "cpu"
     block = block or (256 if cpu else 4096)
     sub = sub or (32 if cpu else block)
+    n = len(target)
+    # rows rounded up to a multiple of 16 with zero rows: the matmul library builds (and keeps) a kernel per
+    # row count, and an odd count runs slower (curate.packed_forward.ROWS)
+    extra = -n % 16
+    if extra:
+        hidden = torch.cat([hidden, hidden.new_zeros(extra, hidden.shape[1])])
+        target = torch.cat([target, target.new_zeros(extra)])
     out = torch.empty(len(target), dtype=torch.float32, device=hidden.device)
     for s in range(0, len(target), block):
         logits, want, got = head(hidden[s:s + block]), target[s:s + block, None], out[s:s + block]
         for j in range(0, len(logits), sub):
             logp = torch.log_softmax(logits[j:j + sub], 1, dtype=torch.float32)
             got[j:j + sub] = -logp.gather(1, want[j:j + sub])[:, 0]
-    return out
+    return out[:n]
 
 
 def _batch_losses(model, seqs: list[tuple[list[int], list[int]]], pad_id: int, device: str,

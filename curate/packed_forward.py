@@ -32,12 +32,30 @@ _LOCK = threading.Lock()  # the scorer's CPU workers share one model
 
 
 def supports(model) -> bool:
-    """Whether ``model`` is a plain Llama decoder that this forward reproduces (no biases, SiLU MLP)."""
+    """Whether ``model`` is a plain Llama decoder on a CPU that this forward reproduces: no biases, SiLU MLP,
+    full rotary dims, plain float ``nn.Linear`` projections (no LoRA layers, no quantised weights). On a GPU
+    Hugging Face's SDPA forward stays: this one is measured on CPUs only."""
+    import torch
+
     c = getattr(model, "config", None)
-    return (type(model).__name__ == "LlamaForCausalLM" and getattr(c, "model_type", "") == "llama"
+    if not (type(model).__name__ == "LlamaForCausalLM" and getattr(c, "model_type", "") == "llama"
             and not getattr(c, "attention_bias", False) and not getattr(c, "mlp_bias", False)
             and getattr(c, "hidden_act", "") == "silu" and getattr(c, "pretraining_tp", 1) == 1
-            and _head_dim(c) % 2 == 0)
+            and _head_dim(c) % 2 == 0 and _partial_rotary(c) == 1.0
+            and getattr(model, "hf_quantizer", None) is None and not getattr(model, "_hf_peft_config_loaded", False)
+            and hasattr(model.model, "rotary_emb") and len(model.model.layers) == c.num_hidden_layers):
+        return False
+    linears = [model.lm_head] + [m for layer in model.model.layers for m in (
+        layer.self_attn.q_proj, layer.self_attn.k_proj, layer.self_attn.v_proj, layer.self_attn.o_proj,
+        layer.mlp.gate_proj, layer.mlp.up_proj, layer.mlp.down_proj)]
+    return all(type(m) is torch.nn.Linear and m.weight.is_floating_point() and m.weight.device.type == "cpu"
+               for m in linears)
+
+
+def _partial_rotary(c) -> float:
+    """The share of head dims the rotary embedding turns (1 for Llama; some configs carry less)."""
+    params = getattr(c, "rope_parameters", None) or getattr(c, "rope_scaling", None) or {}
+    return float(params.get("partial_rotary_factor", getattr(c, "partial_rotary_factor", 1.0)) or 1.0)
 
 
 def _head_dim(c) -> int:
@@ -56,17 +74,24 @@ class Prepared:
 
 
 def _prepack_works() -> bool:
-    """Whether oneDNN's prepacked linear is here and gives F.linear's result (checked once)."""
+    """Whether oneDNN's prepacked bf16 linear is here, enabled, native (not emulated) and gives
+    ``F.linear``'s result bit for bit on a few shapes (checked once; else ``F.linear``)."""
     import torch
 
     if not hasattr(_prepack_works, "ok"):
+        ok = False
         try:
-            a, w = torch.randn(32, 64, dtype=torch.bfloat16), torch.randn(48, 64, dtype=torch.bfloat16)
-            packed = torch.ops.mkldnn._reorder_linear_weight(w, None)
-            got = torch.ops.mkldnn._linear_pointwise(a, packed, None, "none", [], "")
-            _prepack_works.ok = torch.backends.mkldnn.is_available() and torch.equal(got, torch.nn.functional.linear(a, w))
+            if torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled \
+                    and torch.ops.mkldnn._is_mkldnn_bf16_supported():
+                ok = True
+                for m, k, n in ((32, 64, 48), (37, 96, 200), (5, 64, 16)):
+                    a, w = torch.randn(m, k, dtype=torch.bfloat16), torch.randn(n, k, dtype=torch.bfloat16)
+                    got = torch.ops.mkldnn._linear_pointwise(a, torch.ops.mkldnn._reorder_linear_weight(w, None),
+                                                             None, "none", [], "")
+                    ok = ok and torch.equal(got, torch.nn.functional.linear(a, w))
         except (AttributeError, RuntimeError):
-            _prepack_works.ok = False
+            ok = False
+        _prepack_works.ok = ok
     return _prepack_works.ok
 
 
@@ -82,8 +107,11 @@ def _linear(weight) -> Callable:
 
 
 def _key(model) -> tuple:
+    """Changes when the weights do: new tensors (a dtype or device change) or edits in place (their
+    version counters move, as ``load_state_dict`` and ``copy_`` make them)."""
     w = model.model.layers[0].self_attn.q_proj.weight
-    return (w.dtype, w.device, w.data_ptr(), model.lm_head.weight.data_ptr())
+    return (w.dtype, w.device, w.data_ptr(), model.lm_head.weight.data_ptr(),
+            sum(p._version for p in model.parameters()))
 
 
 def prepare(model) -> Prepared:
@@ -207,12 +235,15 @@ def hidden_states(model, seqs: list[list[int]]):
     rows = total + filler
     ids = torch.tensor([t for s in seqs for t in s] + [0] * filler, device=device)
     x = model.model.embed_tokens(ids)
-    cos, sin = model.model.rotary_emb(x[None], (slot % width)[None])
+    with _LOCK:  # dynamic rope types update the module's own buffers on a call: one worker at a time
+        cos, sin = model.model.rotary_emb(x[None], (slot % width)[None])
+    if cos.shape[-1] != dim:
+        raise ValueError(f"rotary embedding covers {cos.shape[-1]} of {dim} head dims: not a plain Llama")
     # the model's own angles (and any rope scaling), as complex numbers for the interleaved q/k dims
     rot = torch.complex(cos[0, :, : dim // 2].float(), sin[0, :, : dim // 2].float())[:, None]
     qk = (heads + kv_heads) * dim
     chunks = _chunks(width, heads // kv_heads, x.dtype, device)
-    for (qkv, o, gate_up, down), (eps1, eps2) in zip(prep.layers, prep.eps):
+    for (qkv, o, gate_up, down), (eps1, eps2) in zip(prep.layers, prep.eps, strict=True):
         mixed = qkv(_unit_rms(x, eps1))
         turned = torch.view_as_complex(mixed[:, :qk].float().view(rows, heads + kv_heads, dim // 2, 2)).mul_(rot)
         turned = torch.view_as_real(turned).to(x.dtype).view(rows, heads + kv_heads, dim)
