@@ -23,9 +23,13 @@ def _line(row: dict) -> str:
             f"{reasons:28s} {prompt!r} -> {response!r}")
 
 
-def main() -> None:
-    run = Path(sys.argv[1])
-    n = int(sys.argv[2]) if len(sys.argv) > 2 else 6
+def main(argv: list[str]) -> None:
+    if not argv or (len(argv) > 1 and not argv[1].isdigit()):
+        sys.exit("usage: python bench/ifd_extremes.py RUN [N]")
+    run = Path(argv[0])
+    n = int(argv[1]) if len(argv) > 1 else 6
+    if not (run / "annotated.parquet").is_file():
+        sys.exit(f"{run}: no annotated.parquet; give the folder a `sieve curate ... -o RUN` wrote")
     rows = pl.read_parquet(run / "annotated.parquet")
     if "ifd" not in rows.columns:
         sys.exit(f"{run}: no ifd column; run `sieve curate ... --model-signals` first")
@@ -48,4 +52,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
