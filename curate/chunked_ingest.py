@@ -160,13 +160,13 @@ class ChunkedIngest:
     def _number(self, frame: pl.DataFrame, ids: bool = True) -> pl.DataFrame:
         frame = frame.with_columns(row_idx=pl.int_range(pl.len(), dtype=pl.Int64) + self.rows)
         if ids:
-            frame = frame.with_columns(id=stable_ids())
+            frame = frame.with_columns(id=stable_ids(self.scan.names))
         self.rows += frame.height
         return frame.select(list(FRAME_SCHEMA))
 
     def _whole(self, path: Path) -> Iterator[tuple[pl.DataFrame, int]]:
         """A file read whole (ids set), in slices of about a chunk: (rows, their share of the bytes)."""
-        res = ingest([path], self.cfg.ingest.column_map, role_map=self.cfg.ingest.role_map)
+        res = ingest([path], self.cfg.ingest.column_map, role_map=self.cfg.ingest.role_map, names=self.scan.names)
         self.files.extend(res.files)
         self.quarantine.extend(res.quarantine)
         frame = res.frame.select(list(FRAME_SCHEMA))

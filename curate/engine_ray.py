@@ -113,12 +113,13 @@ def write_parts(blocks: list[pl.DataFrame | Path], folder: Path) -> None:
         block.drop([c for c in DROP_FROM_ANNOTATED if c in block.columns]).write_parquet(folder / f"part-{i:05d}.parquet")
 
 
-def signals_batch(batch, cfg: CurateConfig, offsets: pl.DataFrame, evals: pl.DataFrame | None, lsh: Lsh):
+def signals_batch(batch, cfg: CurateConfig, offsets: pl.DataFrame, evals: pl.DataFrame | None, lsh: Lsh,
+                  names: dict[str, str] | None = None):
     """Pass 1 over an Arrow batch: global numbering and ids, then :func:`curate.passes.signals_pass` and MinHash."""
     frame = (pl.from_arrow(batch).join(offsets, on="_part", how="left", maintain_order="left")
              .with_columns(row_idx=pl.col("_row0") + pl.col("_local"),
                            source_line=pl.col("source_line") + pl.col("_line0"))
-             .with_columns(id=stable_ids()).select(list(FRAME_SCHEMA)))
+             .with_columns(id=stable_ids(names)).select(list(FRAME_SCHEMA)))
     frame = signals_pass(frame, cfg, evals)
     if cfg.dedup.near:
         sig, bands, eligible = minhash(frame, cfg, lsh)
@@ -201,7 +202,8 @@ def _run(inputs, cfg: CurateConfig, evals, st: Stages, cpus: int, exclude, eval_
     with st.stage("signals", n):
         d = cfg.dedup
         ds = ray.data.from_arrow_refs(parts.tables).map_batches(
-            signals_batch, fn_kwargs={"cfg": cfg, "offsets": parts.offsets, "evals": evals, "lsh": Lsh.of(cfg)},
+            signals_batch, fn_kwargs={"cfg": cfg, "offsets": parts.offsets, "evals": evals, "lsh": Lsh.of(cfg),
+                       "names": parts.names},
             **batch).materialize()
         blocks = ds.to_arrow_refs()
     with st.stage("exact dedup", n):

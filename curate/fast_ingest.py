@@ -15,6 +15,7 @@ from pathlib import Path
 import polars as pl
 
 from curate.formats import INPUT_KEYS, INSTRUCTION_KEYS, OUTPUT_KEYS
+from curate.readers import LONE_ESCAPE_BYTES
 
 _ALLOWED = set(INSTRUCTION_KEYS) | set(INPUT_KEYS) | set(OUTPUT_KEYS)
 
@@ -48,6 +49,8 @@ def fast_jsonl_bytes(data: bytes, path: Path, column_map: dict[str, str]) -> Fas
     """The fast path over ``data`` (the file's bytes, or a run of its whole lines for the Ray engine);
     ``source_line`` counts from 1 at the start of ``data``. ``None`` when the bytes do not qualify."""
     if not data.strip() or b"\n\n" in data or data.startswith(b"\n") or b"\r" in data or data[:3] == b"\xef\xbb\xbf":
+        return None
+    if LONE_ESCAPE_BYTES.search(data):  # polars reads half a surrogate pair as NUL: the row-by-row path quarantines it
         return None
     try:
         df = pl.read_ndjson(data)

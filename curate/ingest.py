@@ -60,20 +60,24 @@ def _sha1_16(keys: pl.Series) -> pl.Series:
                      dtype=pl.String)
 
 
-def stable_ids() -> pl.Expr:
+def stable_ids(names: dict[str, str] | None = None) -> pl.Expr:
     """Row ids: a hash of file name, line and the normalised conversation, stable across runs,
-    machines and Sieve's two ingestion paths."""
+    machines and Sieve's two ingestion paths. ``names``: the files whose name in the hash is a longer path
+    ending, because another input file has their name (:func:`curate.readers.id_names`)."""
     content = pl.col("messages").list.eval(
         pl.concat_str([pl.element().struct.field("role"), pl.element().struct.field("content")], separator="\x1f")
     ).list.join("\x1e")
-    key = pl.concat_str([pl.col("source_file").str.split("/").list.last(), pl.col("source_line").cast(pl.String),
+    name = pl.col("source_file").str.split("/").list.last()
+    if names:
+        name = pl.when(pl.col("source_file").is_in(list(names))).then(pl.col("source_file").replace(names)).otherwise(name)
+    key = pl.concat_str([name, pl.col("source_line").cast(pl.String),
                          content], separator="\x00")
     return key.map_batches(_sha1_16, return_dtype=pl.String)
 
 
 def ingest(inputs: list[str | Path], column_map: dict[str, str] | None = None,
            on_file: Callable[[FileSummary], None] | None = None, exclude: list[Path] | None = None,
-           role_map: dict[str, str] | None = None) -> IngestResult:
+           role_map: dict[str, str] | None = None, names: dict[str, str] | None = None) -> IngestResult:
     """Read every input (files, folders, globs) into one frame; nothing unreadable is lost.
 
     Raises :class:`curate.errors.InputNotFoundError` for inputs that match no file. Bad content never
@@ -102,7 +106,8 @@ def ingest(inputs: list[str | Path], column_map: dict[str, str] | None = None,
             on_file(summary)
     # every file's frame in one column order (the fast and row-by-row paths build them differently)
     frame = pl.concat([f.select(list(FRAME_SCHEMA)) for f in frames]) if frames else pl.DataFrame(schema=FRAME_SCHEMA)
-    frame = frame.with_columns(row_idx=pl.int_range(pl.len(), dtype=pl.Int64), id=stable_ids()).select(list(FRAME_SCHEMA))
+    ids = stable_ids(scan.names if names is None else names)  # names: of the whole run, where it reads a file at a time
+    frame = frame.with_columns(row_idx=pl.int_range(pl.len(), dtype=pl.Int64), id=ids).select(list(FRAME_SCHEMA))
     return IngestResult(frame=frame, quarantine=quarantine, files=files, skipped=scan.skipped)
 
 

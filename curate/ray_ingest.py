@@ -40,6 +40,7 @@ class Parts:
     files: list[FileSummary]
     quarantine: list[QuarantineRecord] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    names: dict[str, str] = field(default_factory=dict)  # for row ids: curate.readers.id_names
 
 
 def line_ranges(path: Path, size: int, range_bytes: int) -> list[tuple[int, int]]:
@@ -141,4 +142,5 @@ def ingest_parts(inputs: list[str | Path], cfg: CurateConfig, cpus: int, exclude
         files.append(f["file"])
         quarantine.extend(f["quarantine"])
     frame = pl.DataFrame(offsets, schema={"_part": pl.Int32, "_row0": pl.Int64, "_line0": pl.Int64}, orient="row")
-    return Parts(tables=tables, offsets=frame, rows=row0, files=files, quarantine=quarantine, skipped=scan.skipped)
+    return Parts(tables=tables, offsets=frame, rows=row0, files=files, quarantine=quarantine, skipped=scan.skipped,
+                 names=scan.names)

@@ -22,10 +22,17 @@ from typing import Any
 from curate.errors import InputNotFoundError
 from curate.json_text import STRICT as _STRICT
 from curate.json_text import DuplicateKeyError, concatenated, element_end, finite, loads, wrapped_array
+from curate.run_folder import MANIFEST
 from schemas.records import QuarantineRecord
 
 SUFFIXES = (".jsonl", ".ndjson", ".json", ".csv", ".parquet")
-_SURROGATE = re.compile(r"[\udc80-\udcff]")
+_SURROGATE = re.compile(r"[\udc80-\udcff]")  # undecodable bytes, as decode(..., "surrogateescape") keeps them
+# a JSON escape of half a UTF-16 pair with no other half: Python's json decodes it to a lone surrogate
+# (not a character: no UTF-8 for it), polars' to a NUL; a pair (an escaped emoji) is one character
+_HIGH, _LOW = r"\\u[dD][89abAB][0-9a-fA-F]{2}", r"\\u[dD][c-fC-F][0-9a-fA-F]{2}"
+LONE_ESCAPE = re.compile(f"{_HIGH}(?!{_LOW})|(?<!{_HIGH}){_LOW}")
+LONE_ESCAPE_BYTES = re.compile(LONE_ESCAPE.pattern.encode())
+_LONE = re.compile("[\ud800-\udfff]")
 _RAW_LIMIT = 2000
 
 
@@ -49,6 +56,24 @@ class RawRows:
 class InputScan:
     files: list[Path]
     skipped: list[str]  # files inside an input folder or glob that are not read, each with why
+    names: dict[str, str] = field(default_factory=dict)  # file -> its name in row ids, where not its own name
+
+
+def id_names(files: list[Path]) -> dict[str, str]:
+    """A row id hashes its file's name (so ids stay the same when the data moves): files that share a name
+    (``v1/train.jsonl``, ``v2/train.jsonl``) are named by their shortest distinct path ending instead."""
+    by_name: dict[str, list[Path]] = {}
+    for f in files:
+        by_name.setdefault(f.name, []).append(f)
+    names = {}
+    for group in (g for g in by_name.values() if len(g) > 1):
+        parts = [f.resolve().parts for f in group]
+        for depth in range(2, max(map(len, parts)) + 1):
+            tails = ["/".join(p[-depth:]) for p in parts]
+            if len(set(tails)) == len(tails):
+                break
+        names.update({str(f): t for f, t in zip(group, tails)})
+    return names
 
 
 def scan_inputs(inputs: list[str | Path], exclude: list[Path] | None = None) -> InputScan:
@@ -61,6 +86,7 @@ def scan_inputs(inputs: list[str | Path], exclude: list[Path] | None = None) -> 
     excluded = [Path(e).resolve() for e in exclude or []]
     files: list[Path] = []
     skipped: list[str] = []
+    seen: dict[Path, Path] = {}  # resolved path -> the spelling read
 
     def is_excluded(f: Path) -> bool:
         r = f.resolve()
@@ -70,11 +96,15 @@ def scan_inputs(inputs: list[str | Path], exclude: list[Path] | None = None) -> 
         p = Path(item)
         if p.is_dir():
             found = []
+            earlier = _sieve_output_folders(p)
             for f in sorted(p.rglob("*")):
                 if not (f.is_file() or f.is_symlink()):
                     continue
                 if is_excluded(f):
                     skipped.append(f"{f} (inside the output folder)")
+                elif out := next((d for d in earlier if d in f.parents), None):
+                    skipped.append(f"{f} (inside {out}, an earlier Sieve output folder (its {MANIFEST}); "
+                                   "name a file in it to read it)")
                 elif any(part.startswith(".") for part in f.relative_to(p).parts):
                     skipped.append(f"{f} (hidden file; name it to read it)")
                 elif _kind(f) is None:
@@ -89,10 +119,33 @@ def scan_inputs(inputs: list[str | Path], exclude: list[Path] | None = None) -> 
                 if f.is_dir():
                     continue
                 (skipped.append(f"{f} (inside the output folder)") if is_excluded(f) else found.append(f))
+        if not found and p.is_dir() and earlier:
+            raise InputNotFoundError(f"{item}: every data file in it is inside an earlier Sieve output folder "
+                                     f"({earlier[0]}); name the files to read them")
         if not found:
             raise InputNotFoundError(f"{item}: no such file, or no readable data file in it")
-        files.extend(found)
-    return InputScan(files=list(dict.fromkeys(files)), skipped=list(dict.fromkeys(skipped)))
+        for f in found:  # one file named twice (a relative and an absolute path, a link to it) is read once
+            first = seen.setdefault(f.resolve(), f)
+            if first == f:
+                files.append(f)
+            else:
+                skipped.append(f"{f} (the same file as {first}: read once)")
+    files = list(dict.fromkeys(files))
+    return InputScan(files=files, skipped=list(dict.fromkeys(skipped)), names=id_names(files))
+
+
+def _sieve_output_folders(root: Path) -> list[Path]:
+    """Folders under ``root`` (itself included) that an earlier Sieve command wrote: they hold a
+    ``manifest.json`` whose ``tool`` is a Sieve command (curate, select, train)."""
+    out = []
+    for m in root.rglob(MANIFEST):
+        try:
+            tool = json.loads(m.read_text(encoding="utf-8")).get("tool", "")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if isinstance(tool, str) and tool.startswith("sieve "):
+            out.append(m.parent)
+    return out
 
 
 def expand_inputs(inputs: list[str | Path]) -> list[Path]:
@@ -245,10 +298,38 @@ def _field_with(text: str, needle: str) -> str | None:
 
 
 def _accept(out: RawRows, lineno: int, obj: Any, raw: str) -> None:
-    if isinstance(obj, dict):
-        out.rows.append((lineno, finite(obj)))
-    else:
+    if not isinstance(obj, dict):
         out.bad(lineno, "read.not_an_object", f"expected a JSON object, got {type(obj).__name__}", raw)
+    elif (LONE_ESCAPE.search(raw) or _LONE.search(raw)) and (where := _lone_surrogate(obj)):
+        key, char = where
+        at = LONE_ESCAPE.search(raw)
+        pos = at.start() if at else 0
+        out.bad(lineno + raw.count("\n", 0, pos), "read.encoding",
+                f"a lone UTF-16 surrogate (\\u{ord(char):04x}) in '{key}': half of an escaped character pair, "
+                "not text, and it has no UTF-8 form; fix or remove the escape", raw,
+                column=pos - raw.rfind("\n", 0, pos) if at else None, field_name=key)
+    else:
+        out.rows.append((lineno, finite(obj)))
+
+
+def _lone_surrogate(obj: dict) -> tuple[str, str] | None:
+    """(top-level field, the surrogate) of the first string of ``obj`` (keys included, at any depth)
+    that holds a lone surrogate."""
+    def first(value: Any) -> str | None:
+        if isinstance(value, str):
+            hit = _LONE.search(value)
+            return hit.group() if hit else None
+        items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+        for k, v in items:
+            found = first(k) if isinstance(k, str) else None
+            if found := found or first(v):
+                return found
+        return None
+
+    for key, value in obj.items():
+        if found := first(key) or first(value):
+            return key, found
+    return None
 
 
 def _read_json_array(data: bytes, out: RawRows) -> None:
@@ -381,4 +462,4 @@ def _read_parquet(data: bytes, out: RawRows) -> None:
     except Exception as exc:  # polars raises several error types for corrupt files
         out.bad(None, "read.parquet", f"not a readable Parquet file: {exc}")
         return
-    out.rows.extend((i, finite(row)) for i, row in enumerate(frame.to_dicts()))
+    out.rows.extend((i, finite(row)) for i, row in enumerate(frame.to_dicts(), start=1))  # row 1 is the first, as line 1

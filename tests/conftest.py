@@ -62,7 +62,7 @@ def _edit(text: str, share: float, rng: random.Random) -> str:
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    """Four input files with near duplicates (a few % of words edited, and graded 5-25% variants of one
+    """Six input files with near duplicates (a few % of words edited, and graded 5-25% variants of one
     row: groups where the kept-member rule matters), exact copies, same-prompt rows and arithmetic that
     differs by one symbol, spread over files, byte ranges and formats."""
     rng = random.Random(0)
@@ -84,6 +84,11 @@ def built(tmp_path_factory):
     # one broken line: byte ranges find it and the whole file goes the row-by-row way, as it does locally
     d = [json.dumps(near(r, 0.03)) for r in long[150:170]]
     (folder / "d.jsonl").write_text("\n".join(d[:10] + ["{not json"] + d[10:]) + "\n", encoding="utf-8")
+    # two files of one name with the same rows on the same lines (a data set and its next version): their
+    # rows' ids differ all the same (curate.readers.id_names)
+    for version in ("v1", "v2"):
+        (folder / version).mkdir()
+        (folder / version / "e.jsonl").write_text("".join(json.dumps(r) + "\n" for r in long[250:256]), encoding="utf-8")
     return folder
 
 

@@ -7,7 +7,7 @@ import pytest
 from curate.formats import to_alpaca, to_messages
 from curate.ingest import ingest
 from schemas import Example
-from tests.conftest import DATA, EVAL_OUT, LIMA, SELF_INSTRUCT, SHAREGPT, ZH, write_jsonl
+from tests.conftest import ALPACA, DATA, EVAL_OUT, LIMA, SELF_INSTRUCT, SHAREGPT, ZH, write_jsonl
 
 
 def test_alpaca_52k(alpaca_frame):
@@ -97,3 +97,17 @@ def test_aliases_column_map_and_prompt_completion(tmp_path):
 def test_prompt_only_file_is_quarantined_not_dropped():
     res = ingest([DATA / "alpaca_eval" / "alpaca_eval_805_prompts_with_refs.jsonl"])
     assert res.frame.height == 0 and len(res.quarantine) == 805
+
+
+def test_files_of_one_name_give_their_rows_distinct_ids(tmp_path):
+    """Ids hash the file's name, so they stay when the data moves; two input files of one name with the
+    same rows (a data set and its next version) are told apart by their folders."""
+    rows = "".join(line + "\n" for line in ALPACA.read_text(encoding="utf-8").splitlines()[:5])
+    for folder in ("v1", "v2", "moved"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "train.jsonl").write_text(rows, encoding="utf-8")
+    both = ingest([tmp_path / "v1", tmp_path / "v2"]).frame
+    assert both["id"].n_unique() == 10
+    alone = ingest([tmp_path / "v1"]).frame["id"].to_list()
+    assert ingest([tmp_path / "moved" / "train.jsonl"]).frame["id"].to_list() == alone  # the name alone
+    assert alone != both["id"].to_list()[:5]

@@ -5,7 +5,11 @@ import json
 
 import polars as pl
 
-from curate.readers import expand_inputs, read_file
+import pytest
+
+from curate.errors import InputNotFoundError
+from curate.ingest import ingest
+from curate.readers import expand_inputs, read_file, scan_inputs
 from tests.conftest import ALPACA, ZH
 
 GOOD = {"instruction": "Name a colour.", "input": "", "output": "Blue."}
@@ -115,3 +119,59 @@ def test_a_gz_name_does_not_make_a_file_gzip(tmp_path):
 def test_expand_inputs_folders_and_globs(tmp_path):
     assert len(expand_inputs([ZH])) == 7
     assert expand_inputs([str(ALPACA.parent / "*.jsonl")]) == [ALPACA]
+
+
+def test_half_a_surrogate_pair_is_quarantined_and_a_whole_pair_kept(tmp_path):
+    """A JSON escape of half a UTF-16 pair decodes to no character: Python keeps a lone surrogate (no UTF-8
+    for it: the run crashed at the first write), polars a NUL (the text changed silently). Such a row is
+    quarantined with its line, column and field, on the fast path's files too; an escaped emoji is one
+    character, and an escaped backslash before "ud800" is text."""
+    rows = ['{"instruction": "Name a colour.", "input": "", "output": "Blue \\ud83d\\ude00"}',
+            '{"instruction": "Half \\ud800 a pair.", "input": "", "output": "Red."}',
+            '{"instruction": "Name a fruit.", "input": "", "output": "A low half: \\udc00."}',
+            '{"instruction": "A path like C:\\\\ud800 is text.", "input": "", "output": "Green."}']
+    p = tmp_path / "a.jsonl"
+    p.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    for raw in (read_file(p), ingest([p])):
+        assert [(q.line, q.column, q.field, q.code) for q in raw.quarantine] == [
+            (2, rows[1].index("\\ud800") + 1, "instruction", "read.encoding"),
+            (3, rows[2].index("\\udc00") + 1, "output", "read.encoding")]
+        assert "lone UTF-16 surrogate (\\ud800)" in raw.quarantine[0].error
+    frame = ingest([p]).frame
+    assert frame["source_line"].to_list() == [1, 4]
+    assert frame["messages"][0][1]["content"] == "Blue \U0001f600"
+    assert frame["messages"][1][0]["content"] == "A path like C:\\ud800 is text."
+    arr = tmp_path / "b.json"
+    arr.write_text("[\n" + ",\n".join(rows) + "\n]", encoding="utf-8")
+    assert [(q.line, q.field) for q in read_file(arr).quarantine] == [(3, "instruction"), (4, "output")]
+
+
+def test_parquet_rows_count_from_1_as_lines_do(tmp_path):
+    pq = tmp_path / "a.parquet"
+    pl.DataFrame([GOOD, {**GOOD, "output": None}]).write_parquet(pq)
+    assert [line for line, _ in read_file(pq).rows] == [1, 2]
+    assert [(q.line, q.field) for q in ingest([pq]).quarantine] == [(2, "output")]
+
+
+def test_an_earlier_sieve_output_folder_inside_an_input_folder_is_not_read(tmp_path):
+    from sieve.cli import run
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "a.jsonl").write_text("".join(line + "\n" for line in ALPACA.read_text(encoding="utf-8").splitlines()[:20]))
+    assert run(["curate", str(data), "-o", str(data / "prev")]) == 0
+    scan = scan_inputs([data])
+    assert scan.files == [data / "a.jsonl"]
+    assert any("curated.jsonl (inside" in s and "an earlier Sieve output folder" in s for s in scan.skipped)
+    assert scan_inputs([data / "prev" / "curated.jsonl"]).files == [data / "prev" / "curated.jsonl"]  # named: read
+    with pytest.raises(InputNotFoundError, match="inside an earlier Sieve output folder"):
+        scan_inputs([data / "prev"])
+
+
+def test_one_file_named_twice_is_read_once(tmp_path, monkeypatch):
+    (tmp_path / "d").mkdir()
+    p = tmp_path / "d" / "a.jsonl"
+    p.write_text(json.dumps(GOOD) + "\n")
+    monkeypatch.chdir(tmp_path)
+    scan = scan_inputs([p, "d/a.jsonl", tmp_path / "d" / ".." / "d" / "a.jsonl"])
+    assert scan.files == [p] and len(scan.skipped) == 2 and "the same file as" in scan.skipped[0]
