@@ -260,10 +260,12 @@ def _training_tokenizer(tcfg):
 
 
 def write_selection(sel: Selection, out: Path, run_dir: Path) -> dict:
-    """``selected.jsonl`` (messages + Sieve id) and ``manifest.json`` in ``out``; returns the manifest."""
+    """``selected.jsonl`` (messages + Sieve id) and ``manifest.json`` in ``out``; returns the manifest.
+    Raises :class:`curate.errors.OutputError`, naming ``-o``, for an ``out`` that is a file or not writable."""
     from curate.atomic import atomic_write_text
+    from curate.run_folder import prepare_output
 
-    out.mkdir(parents=True, exist_ok=True)
+    prepare_output(out)
     lines = "".join(json.dumps({"messages": r["messages"], "sieve": {"id": r["id"]}}, ensure_ascii=False) + "\n"
                     for r in sel.rows)
     atomic_write_text(out / "selected.jsonl", lines)

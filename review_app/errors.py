@@ -41,3 +41,8 @@ class OptionError(ReviewError):
 
 class AccountError(ReviewError):
     """A reviewer account that cannot be added, removed or changed as asked."""
+
+
+class NoRunError(ReviewError):
+    """The store holds no curate run: it was made (by ``sieve review add-reviewer``) before any import,
+    so it has no rows and no decisions, and must never stand in for a run."""

@@ -19,7 +19,7 @@ from pathlib import Path
 from review_app import search
 from review_app.errors import OptionError, ReviewError, RunMismatchError
 from review_app.import_rows import COLUMNS, count_rows, store_rows
-from review_app.store import get_meta, set_meta, transaction
+from review_app.store import get_meta, require_run, set_meta, transaction
 
 CARRY_FLAG = "--carry-over"
 
@@ -56,11 +56,12 @@ def read_manifest(run: Path) -> dict:
 
 def check_run(con: sqlite3.Connection, run_dir: str | Path) -> str:
     """The run id of ``run_dir`` when the store holds that run; raises :class:`RunMismatchError` naming
-    ``--carry-over`` when it holds another (a stale store: the folder was curated again)."""
+    ``--carry-over`` when it holds another (a stale store: the folder was curated again), and
+    :class:`NoRunError` when it holds none yet (made by ``add-reviewer`` before any import)."""
     run = Path(run_dir).resolve()
     run_id = str(read_manifest(run).get("run_id") or "")
-    held = get_meta(con, "run_id")
-    if held is not None and held != run_id:
+    held = require_run(con, run_dir)
+    if held != run_id:
         raise RunMismatchError(
             f"the review store holds {run_label(held)}, but {run} now holds {run_label(run_id)} (it was curated "
             f"again). Run `sieve review {run} {CARRY_FLAG}` to carry the decisions over to the new run by the "

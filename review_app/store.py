@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from review_app.errors import ConflictError  # noqa: F401 - re-exported: the store raises it
+from review_app.errors import NoRunError
 from review_app import search
 from review_app.migrations import migrate
 
@@ -56,6 +57,23 @@ def get_meta(con: sqlite3.Connection, key: str) -> str | None:
 
 def set_meta(con: sqlite3.Connection, key: str, value: str) -> None:
     con.execute("INSERT INTO meta VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value))
+
+
+def held_run(con: sqlite3.Connection) -> str | None:
+    """The run id of the curate run the store holds ("" for a first-release run without one), or None
+    when no run was ever imported: a store ``sieve review add-reviewer`` made before ``sieve review``."""
+    return get_meta(con, "run_id")
+
+
+def require_run(con: sqlite3.Connection, run_dir: str | Path | None = None) -> str:
+    """:func:`held_run`; raises :class:`NoRunError`, naming the store file, when the store holds no run:
+    such a store has no rows and no decisions, so it must never stand in for a run (as an empty one)."""
+    held = held_run(con)
+    if held is None:
+        path = con.execute("PRAGMA database_list").fetchone()[2]
+        raise NoRunError(f"{path}: the review store holds no curate run yet (only reviewer accounts, if any): "
+                         f"import it first with `sieve review {run_dir or 'RUN_DIR'} --import-only`")
+    return held
 
 
 def row_dict(r: sqlite3.Row) -> dict:

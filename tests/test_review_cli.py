@@ -95,3 +95,61 @@ def test_the_review_sub_app_opens_a_folder_named_export_and_exports(run_dir, tmp
     assert runner.invoke(review_cli, ["--help"]).exit_code == 0
     res = runner.invoke(review_cli, ["export", "--import-only", "--double-review", "0.3"])
     assert res.exit_code == 2 and "cannot apply" in res.output
+
+
+def add_reviewer_cli(target):
+    from typer.testing import CliRunner
+
+    from sieve.commands.review import review_cli
+
+    res = CliRunner().invoke(review_cli, ["add-reviewer", "bob", str(target), "--password-stdin"], input="pw12345678\n")
+    assert res.exit_code == 0, res.output
+
+
+def test_a_store_add_reviewer_made_is_not_exported_as_an_empty_run(run, capsys):
+    """add-reviewer before any import: export refuses the store (no run in it) instead of writing 0 rows,
+    with or without --run; once `sieve review` imports the run, the same store exports its kept rows."""
+    add_reviewer_cli(run)
+    db = run / "review.sqlite"
+    for run_dir in (None, run):
+        with pytest.raises(typer.Exit) as exc:
+            run_export(db, run / "approved.jsonl", run_dir)
+        err = capsys.readouterr().err
+        assert exc.value.exit_code == 1 and err.count("\n") == 1
+        assert f"{db}: the review store holds no curate run" in err
+        assert "--import-only" in err and not (run / "approved.jsonl").exists()
+    assert review(run) == 0
+    assert run_export(db, run / "approved.jsonl", run) == 0
+    kept = (run / "curated.jsonl").read_text().count("\n")
+    assert (run / "approved.jsonl").read_text().count("\n") == kept > 0
+
+
+@pytest.mark.parametrize("where", ["folder", "under_a_file"])
+def test_export_to_a_folder_or_under_a_file_is_a_usage_error_naming_it(run, capsys, where):
+    review(run)
+    capsys.readouterr()
+    (run / "plain.txt").write_text("not a folder")
+    target = run if where == "folder" else run / "plain.txt" / "approved.jsonl"
+    with pytest.raises(typer.Exit) as exc:
+        run_export(run / "review.sqlite", target)
+    err = capsys.readouterr().err
+    assert exc.value.exit_code == 2 and err.count("\n") == 1 and f"-o {target}" in err
+    assert "unexpected" not in err
+
+
+def test_a_db_that_is_a_folder_or_not_a_store_is_one_line(run, tmp_path, capsys):
+    """--db names a folder or sits in a missing one: a usage error naming it; a file that is not a review
+    store: one line naming it (exit 1, as a corrupt store), never "unexpected ... please report it"."""
+    for db in (tmp_path, tmp_path / "missing" / "review.sqlite"):
+        with pytest.raises(typer.Exit) as exc:
+            run_review(run, db, "127.0.0.1", 8501, 0.0, True)
+        err = capsys.readouterr().err
+        assert exc.value.exit_code == 2 and err.count("\n") == 1 and f"--db {db}" in err
+    junk = tmp_path / "junk.sqlite"
+    junk.write_bytes(b"this is not a database" * 100)
+    for call in (lambda: run_review(run, junk, "127.0.0.1", 8501, 0.0, True),
+                 lambda: run_export(junk, tmp_path / "approved.jsonl")):
+        with pytest.raises(typer.Exit) as exc:
+            call()
+        err = capsys.readouterr().err
+        assert exc.value.exit_code == 1 and err.count("\n") == 1 and f"{junk}: not a readable review store" in err

@@ -97,3 +97,35 @@ def test_an_empty_run_with_semantic_dedup_exits_4_and_selects_nothing(tmp_path):
                   "-o", str(tmp_path / "sel")]) == 0
     assert (tmp_path / "sel" / "selected.jsonl").read_text() == ""
     assert json.loads((tmp_path / "sel" / "manifest.json").read_text())["selected"] == 0
+
+
+def test_a_store_add_reviewer_made_does_not_empty_the_pool(run, tmp_path):
+    """`sieve review add-reviewer RUN` makes RUN/review.sqlite without importing the run: the pool stays
+    the run's kept rows, and the same seed selects the same rows as before."""
+    import shutil
+
+    from review_app.accounts import add_reviewer
+    from review_app.store import connect
+
+    run_dir, tok = run
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    before = select(copy, "quality", Budget(rows=20), tokenizer=tok)
+    add_reviewer(connect(copy / "review.sqlite"), "bob", "pw12345678")
+    after = select(copy, "quality", Budget(rows=20), tokenizer=tok)
+    assert after.pool == before.pool > 20 and [r["id"] for r in after.rows] == [r["id"] for r in before.rows]
+
+
+def test_an_output_that_is_a_file_is_a_usage_error_naming_it(run, tmp_path, capsys):
+    """-o names an existing file: exit 2 and one line naming it, before any work (as sieve curate does)."""
+    from sieve.cli import run as sieve
+
+    taken = tmp_path / "taken"
+    taken.write_text("mine")
+    assert sieve(["select", str(run[0]), "--budget", "5", "-o", str(taken)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"-o {taken}: is a file" in err and taken.read_text() == "mine"
+    from curate.errors import OutputError
+
+    with pytest.raises(OutputError, match=f"-o {taken}: is a file"):  # the library says it too
+        write_selection(select(run[0], "random", Budget(rows=2), tokenizer=run[1]), taken, run[0])

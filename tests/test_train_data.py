@@ -147,3 +147,21 @@ def test_eval_file_rows_are_in_no_arm_even_rewritten(tiny, tmp_path):  # noqa: F
     assert_no_eval_row_in(inputs, arms)
     assert len(arms["curated"]) == len(arms["random"]) == 2 * 55
     assert inputs.info["eval_overlap_removed"] == 6 and inputs.info["raw_eval_overlap_removed"] == 6
+
+
+def test_a_store_that_never_imported_the_run_does_not_stand_in_for_it(tmp_path):
+    """`sieve review add-reviewer RUN` makes RUN/review.sqlite before any import: training still reads
+    the run's kept rows, and the store alone (no run to fall back on) is refused, naming the file."""
+    from review_app.accounts import add_reviewer
+    from review_app.errors import NoRunError
+    from review_app.store import connect
+
+    rows, _ = load_conversations(SAMPLE)
+    run = make_run(tmp_path / "run", rows[:10], '{"tool": "sieve curate", "run_id": "r1"}')
+    before, _ = load_conversations(run)
+    add_reviewer(connect(run / "review.sqlite"), "bob", "pw12345678")
+    after, info = load_conversations(run)
+    assert after == before and [r["id"] for r in after] == [f"cur{i}" for i in range(10)]
+    assert "review_store" not in info  # the provenance names the file actually read
+    with pytest.raises(NoRunError, match=f"{run / 'review.sqlite'}: the review store holds no curate run"):
+        load_conversations(run / "review.sqlite")

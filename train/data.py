@@ -47,33 +47,36 @@ class EncodedSet:
 def load_conversations(data: str | Path) -> tuple[list[dict], dict]:
     """Rows as ``{"id", "messages"}`` and a provenance dict.
 
-    ``data`` is a ``sieve curate`` run folder (its review store's approved rows when it has one, else
-    its ``curated.jsonl``), a review store (``.sqlite``), or any file or folder Sieve can ingest. Rows of
-    a file written by ``sieve curate`` keep their Sieve id (its ``"sieve": {"id": ...}`` object), so a
-    re-read names every row as the run did. Raises :class:`TrainUsageError` for a run folder without a
-    complete manifest, and the ingest errors for unreadable input.
+    ``data`` is a ``sieve curate`` run folder (its review store's approved rows when the store holds
+    the run, else its ``curated.jsonl``: a store made by ``add-reviewer`` before any import holds no run),
+    a review store (``.sqlite``), or any file or folder Sieve can ingest. Rows of a file written by
+    ``sieve curate`` keep their Sieve id (its ``"sieve": {"id": ...}`` object), so a re-read names every
+    row as the run did. Raises :class:`TrainUsageError` for a run folder without a complete manifest,
+    :class:`review_app.errors.NoRunError` for a store given alone that holds no run, and the ingest
+    errors for unreadable input.
     """
     import polars as pl
 
     from curate.ingest import ingest
 
-    path, run_dir = Path(data), None
+    path, rows = Path(data), None
     info: dict = {"data": str(path)}
     if path.is_dir() and is_curate_run(path):
         manifest = read_run_manifest(path)
         info["curate_manifest"] = str(path / "manifest.json")
         if manifest.get("run_id"):
             info["run_id"] = manifest["run_id"]
-        if (path / "review.sqlite").is_file():
-            run_dir, path = path, path / "review.sqlite"
-        else:
-            path = path / "curated.jsonl"
-            if not path.is_file():
-                raise TrainUsageError(f"{path.parent}: the curate run has no curated.jsonl; re-run sieve curate")
-    if path.suffix == ".sqlite" and path.is_file():
-        rows = _approved_from_store(path, run_dir)
+        store, path = path / "review.sqlite", path / "curated.jsonl"
+        if store.is_file():
+            rows = _approved_from_store(store, store.parent)
+        if rows is not None:
+            info["review_store"] = str(store)
+        elif not path.is_file():
+            raise TrainUsageError(f"{path.parent}: the curate run has no curated.jsonl; re-run sieve curate")
+    elif path.suffix == ".sqlite" and path.is_file():
+        rows = _approved_from_store(path)
         info["review_store"] = str(path)
-    else:
+    if rows is None:
         frame = ingest([path]).frame.select(
             pl.coalesce(pl.col("metadata").str.json_path_match("$.sieve.id"), pl.col("id")).alias("id"), "messages")
         rows = [{"id": r["id"], "messages": r["messages"]} for r in frame.iter_rows(named=True)]
@@ -103,17 +106,19 @@ def read_run_manifest(folder: Path) -> dict:
         raise TrainUsageError(str(exc)) from None
 
 
-def _approved_from_store(path: Path, run_dir: Path | None = None) -> list[dict]:
+def _approved_from_store(path: Path, run_dir: Path | None = None) -> list[dict] | None:
     """Curated rows plus accepted and fixed ones (fixes applied), rejected ones left out.
 
     With ``run_dir`` (the run folder the store sits in) the store must hold that run: a stale store (the
     folder was curated again since) raises :class:`review_app.errors.RunMismatchError`, which names the
-    flag that carries the decisions over. An unreadable store raises :class:`TrainError`."""
+    flag that carries the decisions over, and a store that holds no run yet (only accounts) gives None:
+    the run's own files stand. Without ``run_dir`` such a store raises :class:`NoRunError`. An
+    unreadable store raises :class:`TrainError`."""
     import sqlite3
 
     from review_app.export import approved_rows
     from review_app.importer import check_run
-    from review_app.store import connect
+    from review_app.store import connect, held_run
 
     try:
         con = connect(path)
@@ -121,6 +126,8 @@ def _approved_from_store(path: Path, run_dir: Path | None = None) -> list[dict]:
         raise TrainError(f"{path}: not a readable review store ({exc})") from None
     try:
         if run_dir is not None:
+            if held_run(con) is None:
+                return None
             check_run(con, run_dir)
         return [{"id": r["id"], "messages": r["final_messages"]} for r in approved_rows(con)]
     except sqlite3.DatabaseError as exc:

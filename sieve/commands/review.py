@@ -31,7 +31,6 @@ def run_review(run_dir: Path, db: Path | None, host: str, port: int, double_shar
     from review_app.errors import ReviewError
     from review_app.help import read_guidelines
     from review_app.importer import import_run
-    from review_app.store import connect
     from schemas.review_config import load_review_config
 
     cfg = load_config_or_fail(load_review_config, config, double_review=double_share or None)
@@ -43,9 +42,12 @@ def run_review(run_dir: Path, db: Path | None, host: str, port: int, double_shar
     if not (run_dir / "annotated.parquet").is_file():
         fail(f"{run_dir}: not a `sieve curate` output folder (no annotated.parquet)", EXIT_USAGE)
     db = db or run_dir / "review.sqlite"
+    if db.is_dir() or not db.parent.is_dir():
+        why = "is a folder" if db.is_dir() else f"its folder {db.parent} does not exist"
+        fail(f"--db {db}: {why}; give the path of the review store's file", EXIT_USAGE)
     start = time.perf_counter()
     try:
-        con = connect(db)
+        con = open_store(db)
         if host not in ("127.0.0.1", "localhost", "::1") and not os.environ.get("SIEVE_REVIEW_PASSWORD") \
                 and not has_accounts(con):
             fail(f"--host {host} serves beyond this machine: add reviewer accounts (sieve review add-reviewer) "
@@ -75,23 +77,39 @@ def run_review(run_dir: Path, db: Path | None, host: str, port: int, double_shar
 
 def run_export(db: Path, output: Path, run_dir: Path | None = None) -> int:
     """Write the approved rows of ``db`` to ``output``; with ``run_dir``, first check the store holds
-    that run (a store of an earlier curate of the folder is refused, naming ``--carry-over``)."""
-    from review_app.errors import ReviewError
+    that run (a store of an earlier curate of the folder is refused, naming ``--carry-over``). A store
+    that holds no run yet is refused like a missing one (exit 1), never exported as 0 rows."""
+    from curate.errors import OutputError
+    from review_app.errors import NoRunError, ReviewError
     from review_app.export import export_approved
     from review_app.importer import check_run
-    from review_app.store import connect
 
     if not db.is_file():
         fail(f"{db}: no such review store")
     try:
-        con = connect(db)
+        con = open_store(db)
         if run_dir is not None:
             check_run(con, run_dir)
         n = export_approved(con, output)
-    except ReviewError as exc:
+    except NoRunError as exc:
+        fail(str(exc))
+    except (ReviewError, OutputError) as exc:
         fail(str(exc), EXIT_USAGE)
     out.print(f"wrote {n:,} approved rows to {output}")
     return 0
+
+
+def open_store(db: Path):
+    """:func:`review_app.store.connect`, with a file that is not a readable review store (not SQLite,
+    corrupt, cannot be opened) one line naming it and exit 1, as the README's exit codes say."""
+    import sqlite3
+
+    from review_app.store import connect
+
+    try:
+        return connect(db)
+    except sqlite3.DatabaseError as exc:
+        fail(f"{db}: not a readable review store ({exc})")
 
 
 def store_of(target: Path) -> Path:
@@ -117,11 +135,10 @@ def run_accounts(op: str, name: str, target: Path, password_stdin: bool = False)
     """``op`` is add, remove or reset: change one reviewer account of the store ``target`` names."""
     from review_app import accounts
     from review_app.errors import ReviewError
-    from review_app.store import connect
 
     db = store_of(target)
     try:
-        con = connect(db)
+        con = open_store(db)
         if op == "remove":
             done = accounts.remove_reviewer(con, name)
         else:
