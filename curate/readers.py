@@ -25,7 +25,7 @@ from curate.json_text import DuplicateKeyError, concatenated, element_end, finit
 from curate.run_folder import MANIFEST
 from schemas.records import QuarantineRecord
 
-SUFFIXES = (".jsonl", ".ndjson", ".json", ".csv", ".parquet")
+SUFFIXES = (".jsonl", ".ndjson", ".json", ".csv", ".tsv", ".parquet")
 _SURROGATE = re.compile(r"[\udc80-\udcff]")  # undecodable bytes, as decode(..., "surrogateescape") keeps them
 # a JSON escape of half a UTF-16 pair with no other half: Python's json decodes it to a lone surrogate
 # (not a character: no UTF-8 for it), polars' to a NUL; a pair (an escaped emoji) is one character
@@ -108,7 +108,7 @@ def scan_inputs(inputs: list[str | Path], exclude: list[Path] | None = None) -> 
                 elif any(part.startswith(".") for part in f.relative_to(p).parts):
                     skipped.append(f"{f} (hidden file; name it to read it)")
                 elif _kind(f) is None:
-                    skipped.append(f"{f} (not a data file Sieve reads: .jsonl, .json, .csv, .parquet, .gz)")
+                    skipped.append(f"{f} (not a data file Sieve reads: .jsonl, .json, .csv, .tsv, .parquet, .gz)")
                 else:
                     found.append(f)
         elif p.is_file() or p.is_symlink():
@@ -185,8 +185,8 @@ def read_file(path: str | Path) -> RawRows:
         return out
     if kind == "parquet":
         _read_parquet(data, out)
-    elif kind == "csv":
-        _read_csv(data, out)
+    elif kind in ("csv", "tsv"):
+        _read_csv(data, out, "\t" if kind == "tsv" else ",")
     elif kind == "json" or _pretty_printed(data):
         _read_json_array(data, out)
     else:
@@ -262,7 +262,9 @@ def _to_utf8(data: bytes, out: RawRows) -> bytes | None:
 
 
 def _read_jsonl(data: bytes, out: RawRows) -> None:
-    for lineno, raw in enumerate(data.split(b"\n"), start=1):
+    # lines end in \n (or \r\n); a file with \r alone (classic Mac OS) has its lines split there
+    lines = data.split(b"\r") if b"\r" in data and b"\n" not in data else data.split(b"\n")
+    for lineno, raw in enumerate(lines, start=1):
         if not raw.strip():
             continue
         try:
@@ -430,9 +432,9 @@ def _skip_ws(text: str, pos: int) -> int:
     return pos
 
 
-def _read_csv(data: bytes, out: RawRows) -> None:
+def _read_csv(data: bytes, out: RawRows, delimiter: str = ",") -> None:
     text = data.decode("utf-8", "surrogateescape")
-    reader = csv.DictReader(io.StringIO(text, newline=""))
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
     _ = reader.fieldnames  # consume the header so line numbers below are the rows' own
     while True:
         start = reader.line_num + 1

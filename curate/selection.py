@@ -132,7 +132,7 @@ def select(run_dir: str | Path, strategy: str, budget: Budget, seed: int = 0, ma
     from schemas.train_config import TrainConfig
 
     tcfg = TrainConfig(**({"model": model} if model else {}))
-    max_length = max_length or tcfg.max_length
+    max_length = tcfg.max_length if max_length is None else max_length
     from train.data import encode
 
     run_dir = Path(run_dir)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.markup import escape
 
 from sieve import __version__
 from sieve.console import EXIT_ERROR, EXIT_USAGE, console, fail, out
@@ -58,9 +59,8 @@ def run(argv: list[str] | None = None) -> int:
     except _CLICK_ERROR as exc:  # usage errors: click's own one-line message
         exc.show()
         return exc.exit_code
-    except typer.Abort:
-        console.print("[bold red]aborted[/]")
-        return 130
+    except (typer.Abort, KeyboardInterrupt):
+        rc = 130
     except Exception as exc:  # the last catch-all: one line, never a traceback unless asked
         if os.environ.get("SIEVE_DEBUG") == "1":
             import traceback
@@ -69,12 +69,15 @@ def run(argv: list[str] | None = None) -> int:
         from curate.errors import SieveError
 
         if isinstance(exc, SieveError):
-            console.print(f"[bold red]error:[/] {exc}")
+            console.print("[bold red]error:[/] " + escape(str(exc)))
         else:
             detail = str(exc).splitlines()[0][:300] if str(exc) else ""
-            console.print(f"[bold red]error:[/] unexpected {type(exc).__name__}: {detail} "
+            console.print(f"[bold red]error:[/] unexpected {type(exc).__name__}: {escape(detail)} "
                           "(run with --debug or SIEVE_DEBUG=1 for the traceback, and please report it)")
         return EXIT_ERROR
+    if rc == 130:  # Ctrl-C: typer turns KeyboardInterrupt into exit code 130, silently
+        console.print("[bold red]interrupted[/] (Ctrl-C): nothing was half-written; a run folder holds its "
+                      "last finished run or nothing")
     return rc if isinstance(rc, int) else 0
 
 
@@ -263,7 +266,7 @@ def select_cmd(
                                           "or deita (both on MiniLM embeddings).")] = "quality",
     seed: Annotated[int, typer.Option(help="Seed of the random strategy.")] = 0,
     max_length: Annotated[Optional[int], typer.Option(
-        help="Training length (default: sieve train's): longer rows are never selected.")] = None,
+        min=16, help="Training length (default: sieve train's): longer rows are never selected.")] = None,
     model: Annotated[Optional[str], typer.Option(help="The model whose tokenizer counts tokens (default: sieve train's).")] = None,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Output folder (default RUN_DIR/select-STRATEGY-BUDGET).")] = None,
 ) -> None:

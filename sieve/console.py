@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from collections.abc import Iterator
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 # Exit codes, documented in the README.
@@ -17,7 +18,8 @@ EXIT_QUARANTINED = 3
 EXIT_NOTHING_READ = 4
 
 console = Console(stderr=True, highlight=False, soft_wrap=True)
-out = Console(highlight=False, soft_wrap=True)
+# results: no markup by default, so a file name or a text with [brackets] prints as it is
+out = Console(highlight=False, soft_wrap=True, markup=False)
 
 
 @contextmanager
@@ -34,7 +36,7 @@ def fail(message: str, code: int = EXIT_ERROR) -> None:
     """Print an error for the user and exit with ``code``."""
     import typer
 
-    console.print(f"[bold red]error:[/] {message}")
+    console.print("[bold red]error:[/] " + escape(str(message)))
     raise typer.Exit(code)
 
 

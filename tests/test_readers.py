@@ -175,3 +175,13 @@ def test_one_file_named_twice_is_read_once(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     scan = scan_inputs([p, "d/a.jsonl", tmp_path / "d" / ".." / "d" / "a.jsonl"])
     assert scan.files == [p] and len(scan.skipped) == 2 and "the same file as" in scan.skipped[0]
+
+
+def test_tsv_and_lines_ended_by_cr_alone(tmp_path):
+    tsv = tmp_path / "a.tsv"
+    tsv.write_text("instruction\tinput\toutput\nSay hi, please\t\tHi\n", encoding="utf-8")
+    assert read_file(tsv).rows == [(2, {"instruction": "Say hi, please", "input": "", "output": "Hi"})]
+    mac = tmp_path / "mac.jsonl"
+    mac.write_bytes(b"\r".join(json.dumps({**GOOD, "output": f"Colour {i}."}).encode() for i in range(3)) + b"\r")
+    raw = read_file(mac)
+    assert [line for line, _ in raw.rows] == [1, 2, 3] and raw.quarantine == []

@@ -209,3 +209,48 @@ def test_hidden_files_are_listed_as_skipped_and_utf16_without_bom_is_read(tmp_pa
     (tmp_path / "c.jsonl").write_bytes(_jsonl(GOOD[5:9]).encode("utf-16-le"))
     res = ingest([tmp_path])
     assert res.frame.height == 7 and any(".b.jsonl (hidden file" in s for s in res.skipped)
+
+
+def test_ctrl_c_is_one_line_exit_130_and_leaves_no_folder_it_made(tmp_path):
+    import signal
+    import time
+
+    f = tmp_path / "in.jsonl"
+    f.write_text("".join(line + "\n" for line in ALPACA.read_text(encoding="utf-8").splitlines()[:20000]), encoding="utf-8")
+    out = tmp_path / "run"
+    child = subprocess.Popen([sys.executable, "-m", "sieve.cli", "curate", str(f), "-o", str(out)], cwd=ROOT,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env={**os.environ, "SIEVE_DEBUG": "0"})
+    time.sleep(4)  # 20,000 rows take longer than this: the signal comes mid-run
+    child.send_signal(signal.SIGINT)
+    stdout, stderr = child.communicate(timeout=120)
+    assert child.returncode == 130 and "Traceback" not in stderr + stdout
+    assert stderr.strip().splitlines()[-1].startswith("interrupted (Ctrl-C)")
+    assert not out.exists()
+
+
+def test_ingest_never_replaces_a_file_that_is_not_its_own_parquet(tmp_path):
+    f = tmp_path / "in.jsonl"
+    f.write_text(_jsonl(GOOD[:3]), encoding="utf-8")
+    victim = tmp_path / "victim.jsonl"
+    victim.write_text(_jsonl(GOOD[3:5]), encoding="utf-8")
+    proc = _sieve("ingest", str(f), "-o", str(victim))
+    assert proc.returncode == 2 and "name the file .parquet" in proc.stderr
+    fake = tmp_path / "notes.parquet"
+    fake.write_text("my notes", encoding="utf-8")
+    proc = _sieve("ingest", str(f), "-o", str(fake))
+    assert proc.returncode == 2 and "is not a Parquet file" in proc.stderr
+    assert victim.read_text(encoding="utf-8") == _jsonl(GOOD[3:5]) and fake.read_text(encoding="utf-8") == "my notes"
+    assert _sieve("ingest", str(f), "-o", str(tmp_path / "a.parquet")).returncode == 0
+    assert _sieve("ingest", str(f), "-o", str(tmp_path / "a.parquet")).returncode == 0  # its own output: replaced
+
+
+def test_brackets_in_file_names_and_errors_print_as_they_are(tmp_path):
+    folder = tmp_path / "[x]"
+    folder.mkdir()
+    f = folder / "[bold red]z.jsonl"
+    f.write_text(_jsonl(GOOD[:3]) + '{"history": "[user, assistant]", "instruction": "a", "output": "b"}\n',
+                 encoding="utf-8")
+    proc = _sieve("curate", str(f), "-o", str(tmp_path / "run"))
+    assert proc.returncode == 3
+    assert f"{f}:4" in proc.stderr and "[bold red]z.jsonl" in proc.stdout  # the quarantine line, the languages

@@ -32,7 +32,8 @@ def run_explain(config: Path | None) -> int:
 
     Console(width=max(out.width, 160), highlight=False).print(table)
     out.print("Override in TOML, e.g. [rules] min_response_chars = 10 ; [actions] \"pii.email\" = \"drop\"; "
-              "a threshold set to \"none\" switches its rule off.")
+              "a [rules] threshold set to \"none\" switches its rule off ([dedup] near = false turns near "
+              "dedup off).")
     return 0
 
 
@@ -87,6 +88,10 @@ def run_curate_command(inputs: list[str], output: Path, config: Path | None, eva
                     result = curate_local(inputs, cfg, spill, eval_files, hook=hook, exclude=[output])
                     man = write_outputs(result, output)
                     unknown = unknown_roles(result.frame)
+    except KeyboardInterrupt:
+        if not existed and output.is_dir() and not any(output.iterdir()):
+            output.rmdir()  # an interrupted run leaves no empty folder it made behind
+        raise  # sieve.cli.run says it in one line, exit 130
     except SieveError as exc:
         if not existed and output.is_dir() and not any(output.iterdir()):
             output.rmdir()  # a run that failed leaves no empty folder it made behind

@@ -6,6 +6,7 @@ import json
 import time
 from pathlib import Path
 
+from rich.markup import escape
 from rich.table import Table
 
 from curate.errors import SieveError
@@ -38,11 +39,12 @@ def quarantine_path(output: Path) -> Path:
 def report_quarantine(result: IngestResult, where: Path) -> None:
     if not result.quarantine:
         return
-    console.print(f"[yellow]{len(result.quarantine)} row(s) or file problem(s) quarantined[/] -> {where}")
+    console.print(f"[yellow]{len(result.quarantine)} row(s) or file problem(s) quarantined[/] -> {escape(str(where))}")
     for rec in result.quarantine[:5]:
-        console.print(f"  {rec.location()}: {rec.code}: {rec.error}" + (f" (field {rec.field})" if rec.field else ""))
+        console.print(f"  {rec.location()}: {rec.code}: {rec.error}" + (f" (field {rec.field})" if rec.field else ""),
+                      markup=False)
     if len(result.quarantine) > 5:
-        console.print(f"  ... and {len(result.quarantine) - 5} more in {where}")
+        console.print(f"  ... and {len(result.quarantine) - 5} more in {where}", markup=False)
 
 
 def check_ingest_output(inputs: list[str], output: Path) -> None:
@@ -51,6 +53,10 @@ def check_ingest_output(inputs: list[str], output: Path) -> None:
 
     if output.is_dir():
         fail(f"-o {output}: is a folder; sieve ingest writes one .parquet file", EXIT_USAGE)
+    if output.suffix.lower() != ".parquet":
+        fail(f"-o {output}: sieve ingest writes Parquet; name the file .parquet", EXIT_USAGE)
+    if output.is_file() and output.read_bytes()[:4] != b"PAR1":  # a data file of another kind: never replaced
+        fail(f"-o {output}: exists and is not a Parquet file; Sieve replaces only its own .parquet output", EXIT_USAGE)
     try:
         files = expand_inputs(inputs)
     except SieveError as exc:
@@ -100,7 +106,7 @@ def run_inspect(inputs: list[str], column_map: dict[str, str], examples: int) ->
             out.print(f"  maps {line}", markup=False)
         rows = result.frame.filter(result.frame["source_file"] == f.path).head(examples)
         for row in rows.iter_rows(named=True):
-            out.print(f"[dim]line {row['source_line']}[/]")
+            out.print(f"[dim]line {row['source_line']}[/]", markup=True)
             out.print(json.dumps(row["messages"], ensure_ascii=False, indent=1)[:800], markup=False)
     report_quarantine(result, Path("(not written by inspect)"))
     return EXIT_QUARANTINED if result.quarantine else 0

@@ -93,6 +93,6 @@ def run_generate_command(prompt: str, adapters: list[Path], max_new_tokens: int)
     except SieveError as exc:
         fail(str(exc))
     for name, answer in answers.items():
-        out.print(f"[bold]{name}[/]")
+        out.print(f"[bold]{name}[/]", markup=True)
         out.print(answer, markup=False)
     return 0
