@@ -67,8 +67,9 @@ def fast_jsonl_bytes(data: bytes, path: Path, column_map: dict[str, str]) -> Fas
             or "prompt" in cols and "completion" in cols and "instruction" not in cols
             or any(dt != pl.String for dt in df.dtypes) or df.null_count().sum_horizontal().item() > 0):
         return None
-    if _repeated_keys(data, df.columns, df.height):
-        return None  # polars keeps the first value of a repeated key; the row-by-row path quarantines it
+    if _repeated_or_not_text(data, df.columns, df.height):
+        return None  # polars keeps the first value of a repeated key, and reads 42 as "42" in a column of
+        # texts; the row-by-row path quarantines both
     user = pl.col(instr)
     if extra:
         user = pl.when(pl.col(extra).str.strip_chars() != "").then(
@@ -85,8 +86,13 @@ def fast_jsonl_bytes(data: bytes, path: Path, column_map: dict[str, str]) -> Fas
     return FastResult(frame=frame, format="alpaca", fields=dict(sorted(fields.items())), columns=tuple(df.columns))
 
 
-def _repeated_keys(data: bytes, columns: list[str], rows: int) -> bool:
-    """Whether some object may name a key twice: a key (outside a string) occurs more often than rows."""
+def _repeated_or_not_text(data: bytes, columns: list[str], rows: int) -> bool:
+    """Whether some object may name a key twice (a key, outside a string, occurs more often than rows) or
+    give a key a value that is not a string (its value does not open with a quote)."""
     import re
 
-    return any(len(re.findall(rb'(?<!\\)"' + re.escape(c.encode()) + rb'"\s*:', data)) > rows for c in columns)
+    for c in columns:
+        firsts = re.findall(rb'(?<!\\)"' + re.escape(c.encode()) + rb'"\s*:\s*(.)', data)
+        if len(firsts) > rows or firsts.count(b'"') != len(firsts):
+            return True
+    return False

@@ -4,6 +4,11 @@ Alpaca rows become one user turn and one assistant turn. The user turn is the in
 ``input`` is not empty, a blank line and the input: ``f"{instruction}\\n\\n{input}"`` (the Alpaca
 convention). An optional ``system`` field becomes a leading system turn and LLaMA-Factory's ``history``
 pairs become earlier turns. Original fields are kept, so rows are written back in their own format.
+
+A field where text belongs (instruction, input, output, system, a turn's text, a history pair) must hold
+a JSON string: a number, boolean, list or object there is :class:`RowError` ``read.bad_type`` naming the
+field, and ingestion quarantines the row with its file and line (``"input": null`` is an empty input).
+Writing back to Alpaca (:func:`to_alpaca`) never drops a turn: what Alpaca cannot hold raises.
 """
 
 from __future__ import annotations
@@ -124,10 +129,10 @@ def _alpaca(row: Mapping[str, Any]) -> list[dict[str, str]]:
     if row.get("system"):
         messages.append({"role": "system", "content": _text(row, "system")})
     for i, pair in enumerate(row.get("history") or []):
-        if not (isinstance(pair, (list, tuple)) and len(pair) == 2):
-            raise RowError(f"history[{i}] must be a [user, assistant] pair", field=f"history[{i}]",
+        if not (isinstance(pair, (list, tuple)) and len(pair) == 2 and all(isinstance(x, str) for x in pair)):
+            raise RowError(f"history[{i}] must be a [user, assistant] pair of texts", field=f"history[{i}]",
                            code="read.bad_type")
-        messages += [{"role": "user", "content": str(pair[0])}, {"role": "assistant", "content": str(pair[1])}]
+        messages += [{"role": "user", "content": pair[0]}, {"role": "assistant", "content": pair[1]}]
     messages += [{"role": "user", "content": user}, {"role": "assistant", "content": output}]
     return messages
 
@@ -142,9 +147,9 @@ def _text(row: Mapping[str, Any], key: str | None, required: bool = True) -> str
         if required:
             raise RowError(f"missing field '{key}'", field=key)
         return ""
-    if isinstance(value, (dict, list)):
+    if not isinstance(value, str):  # 123, 4.5, true: a value, not a text; str() would invent one
         raise RowError(f"field '{key}' must be text, got {type(value).__name__}", field=key, code="read.bad_type")
-    return str(value)
+    return value
 
 
 # Turns that hold a whole exchange: {"human": ..., "assistant": ...} (Firefly, some Chinese sets).
@@ -190,33 +195,58 @@ def _turn_text(turn: Mapping[str, Any], ck: str, key: str, i: int) -> str:
         content = "".join(str(p.get("text", "")) for p in content)
     if content is None:
         raise RowError(f"{key}[{i}] has no '{ck}'", field=f"{key}[{i}].{ck}")
-    if isinstance(content, Mapping):
-        raise RowError(f"{key}[{i}].{ck} must be text, got an object", field=f"{key}[{i}].{ck}",
-                       code="read.bad_type")
-    return str(content)
+    if not isinstance(content, str):
+        got = "an object" if isinstance(content, Mapping) else type(content).__name__
+        raise RowError(f"{key}[{i}].{ck} must be text, got {got}", field=f"{key}[{i}].{ck}", code="read.bad_type")
+    return content
+
+
+class NotAlpacaError(ValueError):
+    """Messages an Alpaca row cannot hold without losing a turn, a role or the system prompt."""
 
 
 def to_alpaca(messages: list[Mapping[str, str]], metadata: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Write single-turn messages as an Alpaca row.
+    """Write messages as an Alpaca row that reads back as the same messages.
 
-    When ``metadata`` holds the row's original Alpaca fields and they still produce the same messages,
-    they are returned as they were (so ``input`` stays split from ``instruction``).
+    A leading system turn becomes ``system``, earlier user/assistant pairs become ``history``
+    (LLaMA-Factory's convention, which :func:`to_messages` reads), the last pair ``instruction`` and
+    ``output``. When ``metadata`` holds the row's original Alpaca fields and they still produce the same
+    messages, they are returned as they were (so ``input`` stays split from ``instruction``).
+    Raises :class:`NotAlpacaError` for anything else (a tool or unknown role, two user turns in a row,
+    an assistant turn first, an empty system prompt): Alpaca has no place for it, and the caller decides
+    how to write the row whole.
     """
+    turns = [{"role": m["role"], "content": m["content"]} for m in messages]
     if metadata and row_format(metadata) == "alpaca":
         try:
-            if _alpaca(metadata) == [dict(m) for m in messages]:
-                keys = [k for k in (*INSTRUCTION_KEYS, *INPUT_KEYS, *OUTPUT_KEYS, "system") if k in metadata]
-                return {k: metadata[k] for k in keys}
+            if _alpaca(metadata) == turns:
+                keys = (*INSTRUCTION_KEYS, *INPUT_KEYS, *OUTPUT_KEYS, "system", "history")
+                return {k: metadata[k] for k in keys if k in metadata}
         except RowError:
             pass
-    system = [m["content"] for m in messages if m["role"] == "system"]
-    users = [m["content"] for m in messages if m["role"] == "user"]
-    answers = [m["content"] for m in messages if m["role"] == "assistant"]
-    row: dict[str, Any] = {"instruction": users[-1] if users else "", "input": "",
-                           "output": answers[-1] if answers else ""}
-    if system:
-        row["system"] = system[0]
+    row = _alpaca_shape(turns)
+    if row is None:
+        raise NotAlpacaError("Alpaca holds an optional system turn, then user/assistant pairs; this row's roles "
+                             f"are {[t['role'] for t in turns]}")
     return row
+
+
+def _alpaca_shape(turns: list[dict[str, str]]) -> dict[str, Any] | None:
+    """The Alpaca row for ``turns``, or None when it would not read back as exactly these turns."""
+    system = turns[0]["content"] if turns and turns[0]["role"] == "system" else None
+    rest = turns[1:] if system is not None else turns
+    if not rest or len(rest) % 2 or any(t["role"] != ("user", "assistant")[i % 2] for i, t in enumerate(rest)):
+        return None
+    pairs = [[rest[i]["content"], rest[i + 1]["content"]] for i in range(0, len(rest), 2)]
+    row: dict[str, Any] = {"instruction": pairs[-1][0], "input": "", "output": pairs[-1][1]}
+    if system is not None:
+        row["system"] = system
+    if len(pairs) > 1:
+        row["history"] = pairs[:-1]
+    try:  # what the reader would make of it: an empty system prompt, for one, is not read back
+        return row if _alpaca(row) == turns else None
+    except RowError:
+        return None
 
 
 def is_single_turn(messages: list[Mapping[str, str]]) -> bool:

@@ -10,6 +10,19 @@
 Files are written into a staging folder and moved into place with the manifest last
 (:mod:`curate.run_folder`), so a crash never leaves a half-written output nor a new file beside an old
 manifest.
+
+The three verdict files lose no part of any row (turns, roles, system prompt, tool turns) and share one
+format, recorded as the manifest's ``output_format``:
+
+- ``auto`` looks at every row of the run, whatever its verdict: Alpaca when all are single-turn, else
+  messages. The format then follows the input, not the thresholds (tightening a rule never changes the
+  shape of curated.jsonl), and a row moved from review.jsonl to curated.jsonl keeps its shape;
+- ``messages``: every row as its normalised turns;
+- ``alpaca`` (asked for): rows Alpaca can hold are written as Alpaca, multi-turn ones with LLaMA-Factory's
+  ``history`` pairs; a row it cannot hold (a tool or unknown role, two user turns in a row, an assistant
+  turn first) is written whole in messages form with ``"written_as": "messages"`` in its ``sieve`` object,
+  and the manifest counts such rows per file (``format_fallback``). Sieve's own readers take both forms;
+  dropping turns to force the shape, or refusing a finished run, would each cost the user more.
 """
 
 from __future__ import annotations
@@ -26,7 +39,7 @@ from typing import Any
 import polars as pl
 
 from curate.atomic import atomic_write_text
-from curate.formats import to_alpaca
+from curate.formats import NotAlpacaError, to_alpaca
 from curate.ingest import write_quarantine
 from curate.pipeline import CurateResult
 
@@ -52,7 +65,8 @@ def single_turn() -> pl.Expr:
 
 
 def choose_format(frame: pl.DataFrame | pl.LazyFrame, requested: str) -> str:
-    """``auto``: Alpaca when every row is single-turn, else messages."""
+    """``requested``, or for ``auto``: Alpaca when every row of ``frame`` is single-turn, else messages.
+    :func:`write_outputs` passes every row of the run, so the three verdict files agree."""
     if requested != "auto":
         return requested
     single = frame.lazy().select(single_turn().fill_null(False).all()).collect().item()
@@ -62,14 +76,18 @@ def choose_format(frame: pl.DataFrame | pl.LazyFrame, requested: str) -> str:
 def record(row: dict[str, Any], fmt: str, with_reasons: bool) -> dict[str, Any]:
     """One output row: the example in ``fmt`` plus Sieve's id, source and (optionally) reasons.
 
-    Alpaca rows keep all their original fields; other rows are converted from their messages.
+    Alpaca rows keep all their original fields; other rows are converted from their messages, and a row
+    Alpaca cannot hold is written in messages form with ``"written_as": "messages"`` (see the module doc).
     """
+    rec: dict[str, Any] = {"messages": row["messages"]}
+    info = _sieve_info(row, with_reasons)
     if fmt == "alpaca":
         meta = json.loads(row["metadata"])
-        rec = meta if row["format"] == "alpaca" else to_alpaca(row["messages"], meta)
-    else:
-        rec = {"messages": row["messages"]}
-    rec["sieve"] = _sieve_info(row, with_reasons)
+        try:
+            rec = meta if row["format"] == "alpaca" else to_alpaca(row["messages"], meta)
+        except NotAlpacaError:
+            info["written_as"] = "messages"
+    rec["sieve"] = info
     return rec
 
 
@@ -91,14 +109,15 @@ def _sieve_json(with_reasons: bool) -> pl.Expr:
     return pl.struct(fields).struct.json_encode()
 
 
-def jsonl_lines(frame: pl.DataFrame, fmt: str, with_reasons: bool) -> list[str]:
-    """Output lines in frame order. The common cases (Alpaca rows written as Alpaca, any row written as
-    messages) are built with polars expressions; other conversions go through :func:`record`."""
+def jsonl_lines(frame: pl.DataFrame, fmt: str, with_reasons: bool) -> tuple[list[str], int]:
+    """Output lines in frame order, and how many rows Alpaca could not hold (written as messages). The
+    common cases (Alpaca rows written as Alpaca, any row written as messages) are built with polars
+    expressions; other conversions go through :func:`record`."""
     if fmt == "messages":
         lines = frame.select(pl.concat_str([
             pl.lit('{"messages": '), pl.struct("messages").struct.json_encode().str.slice(12).str.strip_suffix("}"),
             pl.lit(', "sieve": '), _sieve_json(with_reasons), pl.lit("}")]))
-        return lines.to_series().to_list()
+        return lines.to_series().to_list(), 0
     # the fast path appends Sieve's object to the original text; a row that already has one (Sieve's own
     # output curated again) goes through record(), which replaces it: one "sieve" key per line, always
     fast = ((pl.col("format") == "alpaca") & pl.col("metadata").str.ends_with("}")
@@ -106,10 +125,11 @@ def jsonl_lines(frame: pl.DataFrame, fmt: str, with_reasons: bool) -> list[str]:
     quick = frame.filter(fast).select("row_idx", line=pl.concat_str(
         [pl.col("metadata").str.strip_suffix("}"), pl.lit(', "sieve": '), _sieve_json(with_reasons), pl.lit("}")]))
     slow = frame.filter(~fast)
+    records = [record(r, fmt, with_reasons) for r in slow.iter_rows(named=True)]
     slow_lines = pl.DataFrame({"row_idx": slow["row_idx"], "line": [
-        json.dumps(record(r, fmt, with_reasons), ensure_ascii=False) for r in slow.iter_rows(named=True)]},
-        schema={"row_idx": pl.Int64, "line": pl.String})
-    return pl.concat([quick, slow_lines]).sort("row_idx")["line"].to_list()
+        json.dumps(rec, ensure_ascii=False) for rec in records]}, schema={"row_idx": pl.Int64, "line": pl.String})
+    fallback = sum("written_as" in rec["sieve"] for rec in records)
+    return pl.concat([quick, slow_lines]).sort("row_idx")["line"].to_list(), fallback
 
 
 VERDICT_FILES = {"keep": ("curated.jsonl", False), "review": ("review.jsonl", True), "drop": ("rejected.jsonl", True)}
@@ -125,14 +145,18 @@ def slices(result: CurateResult, rows: int = 200_000) -> Iterator[pl.DataFrame]:
             yield result.frame.slice(start, rows)
 
 
-def write_verdict_files(result: CurateResult, folder: Path, fmt: str) -> None:
+def write_verdict_files(result: CurateResult, folder: Path, fmt: str) -> dict[str, int]:
     """curated.jsonl, review.jsonl and rejected.jsonl, appended a part at a time (``folder`` is a staging
-    folder: the files appear in the run folder only once all are complete)."""
+    folder: the files appear in the run folder only once all are complete). Returns, per file, the rows
+    written in messages form because Alpaca could not hold them (none unless ``fmt`` is alpaca)."""
     handles = {v: open(folder / name, "w", encoding="utf-8") for v, (name, _) in VERDICT_FILES.items()}
+    fallback = dict.fromkeys((name for name, _ in VERDICT_FILES.values()), 0)
     try:
         for part in slices(result):
             for verdict, fh in handles.items():
-                lines = jsonl_lines(part.filter(pl.col("verdict") == verdict), fmt, VERDICT_FILES[verdict][1])
+                name, with_reasons = VERDICT_FILES[verdict]
+                lines, n = jsonl_lines(part.filter(pl.col("verdict") == verdict), fmt, with_reasons)
+                fallback[name] += n
                 fh.write("".join(line + "\n" for line in lines))
         for fh in handles.values():
             fh.flush()
@@ -140,9 +164,11 @@ def write_verdict_files(result: CurateResult, folder: Path, fmt: str) -> None:
     finally:
         for fh in handles.values():
             fh.close()
+    return fallback
 
 
-def manifest(result: CurateResult, fmt: str, run_id: str) -> dict[str, Any]:
+def manifest(result: CurateResult, fmt: str, run_id: str, fallback: dict[str, int] | None = None) -> dict[str, Any]:
+    """The run's manifest; ``fallback``: per verdict file, rows written as messages in an Alpaca run."""
     f = result.frame.lazy()
     counts = {"rows": f.select(pl.len()).collect().item(), "keep": 0, "review": 0, "drop": 0,
               "quarantined": len(result.quarantine)}
@@ -156,6 +182,7 @@ def manifest(result: CurateResult, fmt: str, run_id: str) -> dict[str, Any]:
         "counts": counts,
         "reasons": reasons,
         "output_format": fmt,
+        "format_fallback": {name: n for name, n in (fallback or {}).items() if n},
         "config": result.config.model_dump(mode="json"),
         "versions": versions(),
         "inputs": [{"path": fs.path, "sha256": fs.sha256, "rows": fs.rows, "format": fs.format,
@@ -199,14 +226,14 @@ def write_outputs(result: CurateResult, out_dir: str | Path, run_id: str | None 
     out.mkdir(parents=True, exist_ok=True)
     run_id = run_id or new_run_id()
     f = result.frame
-    fmt = choose_format(f.lazy().filter(pl.col("verdict") == "keep"), result.config.output_format)
+    fmt = choose_format(f, result.config.output_format)  # every row, whatever its verdict: the files agree
     with staging(out, run_id) as stage:
         annotated = f.drop([c for c in DROP_FROM_ANNOTATED if c in f.collect_schema().names()])
         if isinstance(annotated, pl.LazyFrame):
             annotated.sink_parquet(stage / "annotated.parquet")
         else:
             annotated.write_parquet(stage / "annotated.parquet")
-        write_verdict_files(result, stage, fmt)
+        fallback = write_verdict_files(result, stage, fmt)
         write_quarantine(result.quarantine, stage / "quarantine.jsonl")
         if "embedding" in f.collect_schema().names():  # float16, row_idx order: for sieve select's diverse strategies
             import numpy as np
@@ -217,7 +244,7 @@ def write_outputs(result: CurateResult, out_dir: str | Path, run_id: str | None 
             np.save(stage / "embeddings.npy", vecs.reshape(f.height, DIM))
         if extra is not None:
             extra(stage)
-        man = manifest(result, fmt, run_id)
+        man = manifest(result, fmt, run_id, fallback)
         atomic_write_text(stage / "report.html", render_report(result, man))
         atomic_write_text(stage / MANIFEST, json.dumps(man, indent=2, ensure_ascii=False, allow_nan=False))
         commit(stage, out)

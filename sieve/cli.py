@@ -140,7 +140,8 @@ def curate(
     eval_files: Annotated[Optional[list[str]], typer.Option(
         "--eval", "-e", help="Eval set(s): rows whose prompt overlaps one are flagged contamination.eval.")] = None,
     output_format: Annotated[Optional[str], typer.Option(
-        help="curated.jsonl format: auto (Alpaca when all rows are single-turn), alpaca or messages.")] = None,
+        help="Format of curated/review/rejected.jsonl: auto (Alpaca when every row of the run is single-turn, "
+             "else messages), alpaca (a row Alpaca cannot hold is written whole as messages) or messages.")] = None,
     column_map: ColumnMapOpt = None,
     role_map: Annotated[Optional[list[str]], typer.Option(
         "--role-map", "-r", help="Map a role value to system, user or assistant: SRC=DST (repeatable).")] = None,

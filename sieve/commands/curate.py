@@ -140,6 +140,9 @@ def print_summary(man: dict, seconds: float, output: Path) -> None:
         rate = ms["tokens"] / ms["seconds"] if ms["seconds"] else 0
         out.print(f"  model signals ({ms['model']}): {ms['scored']:,} rows scored, {ms['cached']:,} from the cache, "
                   f"{ms['tokens']:,} tokens in {ms['seconds']:.1f} s ({rate:,.0f} tokens/s)")
+    if man.get("format_fallback"):
+        out.print(f"  written as messages (Alpaca cannot hold them): "
+                  + ", ".join(f"{name} {n:,}" for name, n in man["format_fallback"].items()))
     if man.get("skipped_inputs"):
         out.print(f"  skipped {len(man['skipped_inputs'])} file(s) in the inputs: "
                   + "; ".join(man["skipped_inputs"][:5]) + (" ..." if len(man["skipped_inputs"]) > 5 else ""))
