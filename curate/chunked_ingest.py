@@ -26,7 +26,8 @@ from curate.fast_ingest import fast_jsonl_bytes, is_plain_jsonl
 from curate.ingest import (FRAME_SCHEMA, FileSummary, _fill_rates, _normalise_file, file_format, file_sha256, ingest,
                            stable_ids)
 from curate.ray_ingest import line_ranges
-from curate.readers import RawRows, _pretty_printed, _read_jsonl, scan_inputs
+from curate.input_scan import scan_inputs
+from curate.readers import RawRows, _pretty_printed, _read_jsonl
 from schemas.config import CurateConfig
 from schemas.records import QuarantineRecord
 

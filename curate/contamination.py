@@ -16,7 +16,8 @@ import polars as pl
 
 from curate.formats import INPUT_KEYS, INSTRUCTION_KEYS, RowError, row_format, to_messages
 from curate.errors import EvalSetError, InputNotFoundError
-from curate.readers import expand_inputs, read_file
+from curate.input_scan import expand_inputs
+from curate.readers import read_file
 from curate.scripts import TOKEN, words
 from curate.text import fold_loose
 

@@ -42,7 +42,7 @@ from curate.ingest import FRAME_SCHEMA
 from curate.passes import (KEY_COLUMNS, Lsh, minhash, representative_columns, representatives, rules_pass,
                            signals_pass, verdicts_pass)
 from curate.pipeline import CurateResult, ProgressHook, Stages, curate_frame, run_curate
-from curate.readers import scan_inputs
+from curate.input_scan import scan_inputs
 from curate.run_folder import scratch
 from curate.text import near_text
 from schemas.config import CurateConfig

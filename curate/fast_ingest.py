@@ -15,7 +15,7 @@ from pathlib import Path
 import polars as pl
 
 from curate.formats import INPUT_KEYS, INSTRUCTION_KEYS, OUTPUT_KEYS
-from curate.readers import LONE_ESCAPE_BYTES
+from curate.readers import has_lone_escape
 
 _ALLOWED = set(INSTRUCTION_KEYS) | set(INPUT_KEYS) | set(OUTPUT_KEYS)
 
@@ -50,7 +50,7 @@ def fast_jsonl_bytes(data: bytes, path: Path, column_map: dict[str, str]) -> Fas
     ``source_line`` counts from 1 at the start of ``data``. ``None`` when the bytes do not qualify."""
     if not data.strip() or b"\n\n" in data or data.startswith(b"\n") or b"\r" in data or data[:3] == b"\xef\xbb\xbf":
         return None
-    if LONE_ESCAPE_BYTES.search(data):  # polars reads half a surrogate pair as NUL: the row-by-row path quarantines it
+    if has_lone_escape(data):  # polars reads half a surrogate pair as NUL: the row-by-row path quarantines it
         return None
     try:
         df = pl.read_ndjson(data)

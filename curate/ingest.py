@@ -18,7 +18,8 @@ import polars as pl
 
 from curate.formats import RowError, apply_column_map, detect_format, map_roles, row_format, to_messages
 from curate.fast_ingest import fast_jsonl
-from curate.readers import RawRows, read_file, scan_inputs
+from curate.input_scan import scan_inputs
+from curate.readers import RawRows, read_file
 from schemas.records import QuarantineRecord
 
 MESSAGE_DTYPE = pl.List(pl.Struct({"role": pl.String, "content": pl.String}))
@@ -63,7 +64,7 @@ def _sha1_16(keys: pl.Series) -> pl.Series:
 def stable_ids(names: dict[str, str] | None = None) -> pl.Expr:
     """Row ids: a hash of file name, line and the normalised conversation, stable across runs,
     machines and Sieve's two ingestion paths. ``names``: the files whose name in the hash is a longer path
-    ending, because another input file has their name (:func:`curate.readers.id_names`)."""
+    ending, because another input file has their name (:func:`curate.input_scan.id_names`)."""
     content = pl.col("messages").list.eval(
         pl.concat_str([pl.element().struct.field("role"), pl.element().struct.field("content")], separator="\x1f")
     ).list.join("\x1e")

@@ -59,9 +59,11 @@ def versions() -> dict[str, str]:
 
 
 def single_turn() -> pl.Expr:
-    """Whether a row's conversation is (system?) user, assistant: :func:`curate.formats.is_single_turn`."""
-    roles = pl.col("messages").list.eval(pl.element().struct.field("role"))
-    return roles.list.eval(pl.element().filter(pl.element() != "system")).list.join("\x1f") == "user\x1fassistant"
+    """Whether a row's conversation is user, assistant, after at most one leading system turn that is not
+    empty: what an Alpaca row holds and reads back (:func:`curate.formats.to_alpaca`)."""
+    roles = pl.col("messages").list.eval(pl.element().struct.field("role")).list.join("\x1f")
+    system = pl.col("messages").list.first().struct.field("content")
+    return (roles == "user\x1fassistant") | ((roles == "system\x1fuser\x1fassistant") & (system.str.len_chars() > 0))
 
 
 def choose_format(frame: pl.DataFrame | pl.LazyFrame, requested: str) -> str:

@@ -23,7 +23,7 @@ import polars as pl
 
 from curate.fast_ingest import fast_jsonl_bytes, is_plain_jsonl
 from curate.ingest import FileSummary, file_sha256, ingest
-from curate.readers import scan_inputs
+from curate.input_scan import scan_inputs
 from schemas.config import CurateConfig
 from schemas.records import QuarantineRecord
 
@@ -40,7 +40,7 @@ class Parts:
     files: list[FileSummary]
     quarantine: list[QuarantineRecord] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
-    names: dict[str, str] = field(default_factory=dict)  # for row ids: curate.readers.id_names
+    names: dict[str, str] = field(default_factory=dict)  # for row ids: curate.input_scan.id_names
 
 
 def line_ranges(path: Path, size: int, range_bytes: int) -> list[tuple[int, int]]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import codecs
 import csv
-import glob
 import io
 import json
 import re
@@ -19,20 +18,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from curate.errors import InputNotFoundError
 from curate.json_text import STRICT as _STRICT
 from curate.json_text import DuplicateKeyError, concatenated, element_end, finite, loads, wrapped_array
-from curate.run_folder import MANIFEST
+from curate.input_scan import file_kind
 from schemas.records import QuarantineRecord
 
-SUFFIXES = (".jsonl", ".ndjson", ".json", ".csv", ".tsv", ".parquet")
 _SURROGATE = re.compile(r"[\udc80-\udcff]")  # undecodable bytes, as decode(..., "surrogateescape") keeps them
 # a JSON escape of half a UTF-16 pair with no other half: Python's json decodes it to a lone surrogate
 # (not a character: no UTF-8 for it), polars' to a NUL; a pair (an escaped emoji) is one character
 _HIGH, _LOW = r"\\u[dD][89abAB][0-9a-fA-F]{2}", r"\\u[dD][c-fC-F][0-9a-fA-F]{2}"
 LONE_ESCAPE = re.compile(f"{_HIGH}(?!{_LOW})|(?<!{_HIGH}){_LOW}")
-LONE_ESCAPE_BYTES = re.compile(LONE_ESCAPE.pattern.encode())
+_ANY_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")  # a quick first look: the pattern above tries every position
+_ANY_ESCAPE_BYTES, _LONE_ESCAPE_BYTES = re.compile(_ANY_ESCAPE.pattern.encode()), re.compile(LONE_ESCAPE.pattern.encode())
 _LONE = re.compile("[\ud800-\udfff]")
+
+
+def has_lone_escape(data: bytes) -> bool:
+    """Whether JSON bytes hold an escape of half a surrogate pair (:data:`LONE_ESCAPE`)."""
+    return _ANY_ESCAPE_BYTES.search(data) is not None and _LONE_ESCAPE_BYTES.search(data) is not None
 _RAW_LIMIT = 2000
 
 
@@ -52,122 +55,11 @@ class RawRows:
             raw=None if raw is None else raw[:_RAW_LIMIT]))
 
 
-@dataclass
-class InputScan:
-    files: list[Path]
-    skipped: list[str]  # files inside an input folder or glob that are not read, each with why
-    names: dict[str, str] = field(default_factory=dict)  # file -> its name in row ids, where not its own name
-
-
-def id_names(files: list[Path]) -> dict[str, str]:
-    """A row id hashes its file's name (so ids stay the same when the data moves): files that share a name
-    (``v1/train.jsonl``, ``v2/train.jsonl``) are named by their shortest distinct path ending instead."""
-    by_name: dict[str, list[Path]] = {}
-    for f in files:
-        by_name.setdefault(f.name, []).append(f)
-    names = {}
-    for group in (g for g in by_name.values() if len(g) > 1):
-        parts = [f.resolve().parts for f in group]
-        for depth in range(2, max(map(len, parts)) + 1):
-            tails = ["/".join(p[-depth:]) for p in parts]
-            if len(set(tails)) == len(tails):
-                break
-        names.update({str(f): t for f, t in zip(group, tails)})
-    return names
-
-
-def scan_inputs(inputs: list[str | Path], exclude: list[Path] | None = None) -> InputScan:
-    """Expand files, folders (recursively) and globs into a sorted file list.
-
-    Files a folder or glob holds that Sieve does not read (an unknown suffix, anything under an
-    ``exclude`` folder such as the run's own output folder) are listed in ``skipped`` with the reason.
-    Raises :class:`InputNotFoundError` naming the first input that matched nothing.
-    """
-    excluded = [Path(e).resolve() for e in exclude or []]
-    files: list[Path] = []
-    skipped: list[str] = []
-    seen: dict[Path, Path] = {}  # resolved path -> the spelling read
-
-    def is_excluded(f: Path) -> bool:
-        r = f.resolve()
-        return any(r == e or e in r.parents for e in excluded)
-
-    for item in inputs:
-        p = Path(item)
-        if p.is_dir():
-            found = []
-            earlier = _sieve_output_folders(p)
-            for f in sorted(p.rglob("*")):
-                if not (f.is_file() or f.is_symlink()):
-                    continue
-                if is_excluded(f):
-                    skipped.append(f"{f} (inside the output folder)")
-                elif out := next((d for d in earlier if d in f.parents), None):
-                    skipped.append(f"{f} (inside {out}, an earlier Sieve output folder (its {MANIFEST}); "
-                                   "name a file in it to read it)")
-                elif any(part.startswith(".") for part in f.relative_to(p).parts):
-                    skipped.append(f"{f} (hidden file; name it to read it)")
-                elif _kind(f) is None:
-                    skipped.append(f"{f} (not a data file Sieve reads: .jsonl, .json, .csv, .tsv, .parquet, .gz)")
-                else:
-                    found.append(f)
-        elif p.is_file() or p.is_symlink():
-            found = [p]
-        else:
-            found = []
-            for f in sorted(Path(g) for g in glob.glob(str(item), recursive=True)):
-                if f.is_dir():
-                    continue
-                (skipped.append(f"{f} (inside the output folder)") if is_excluded(f) else found.append(f))
-        if not found and p.is_dir() and earlier:
-            raise InputNotFoundError(f"{item}: every data file in it is inside an earlier Sieve output folder "
-                                     f"({earlier[0]}); name the files to read them")
-        if not found:
-            raise InputNotFoundError(f"{item}: no such file, or no readable data file in it")
-        for f in found:  # one file named twice (a relative and an absolute path, a link to it) is read once
-            first = seen.setdefault(f.resolve(), f)
-            if first == f:
-                files.append(f)
-            else:
-                skipped.append(f"{f} (the same file as {first}: read once)")
-    files = list(dict.fromkeys(files))
-    return InputScan(files=files, skipped=list(dict.fromkeys(skipped)), names=id_names(files))
-
-
-def _sieve_output_folders(root: Path) -> list[Path]:
-    """Folders under ``root`` (itself included) that an earlier Sieve command wrote: they hold a
-    ``manifest.json`` whose ``tool`` is a Sieve command (curate, select, train)."""
-    out = []
-    for m in root.rglob(MANIFEST):
-        try:
-            tool = json.loads(m.read_text(encoding="utf-8")).get("tool", "")
-        except (OSError, ValueError, AttributeError):
-            continue
-        if isinstance(tool, str) and tool.startswith("sieve "):
-            out.append(m.parent)
-    return out
-
-
-def expand_inputs(inputs: list[str | Path]) -> list[Path]:
-    """The files of :func:`scan_inputs`."""
-    return scan_inputs(inputs).files
-
-
-def _kind(path: Path) -> str | None:
-    name = path.name.lower()
-    if name.endswith(".gz"):
-        name = name[:-3]
-    for suffix in SUFFIXES:
-        if name.endswith(suffix):
-            return "jsonl" if suffix == ".ndjson" else suffix[1:]
-    return None
-
-
 def read_file(path: str | Path) -> RawRows:
     """Read one file into :class:`RawRows`. Never raises: an unreadable file, a cut gzip stream, an
     encoding other than UTF-8 or bad content all become quarantine records."""
     path = Path(path)
-    out = RawRows(path=str(path), kind=_kind(path) or "jsonl")
+    out = RawRows(path=str(path), kind=file_kind(path) or "jsonl")
     try:
         data = path.read_bytes()
     except OSError as exc:  # no permission, a vanished file, an I/O error: this file only
@@ -178,7 +70,7 @@ def read_file(path: str | Path) -> RawRows:
     data = _to_utf8(data, out)
     if data is None:
         return out
-    kind = _kind(path) or _sniff(data)
+    kind = file_kind(path) or _sniff(data)
     out.kind = kind
     if not data.strip():
         out.bad(None, "read.empty_file", "the file is empty (or whitespace only)")
@@ -302,9 +194,9 @@ def _field_with(text: str, needle: str) -> str | None:
 def _accept(out: RawRows, lineno: int, obj: Any, raw: str) -> None:
     if not isinstance(obj, dict):
         out.bad(lineno, "read.not_an_object", f"expected a JSON object, got {type(obj).__name__}", raw)
-    elif (LONE_ESCAPE.search(raw) or _LONE.search(raw)) and (where := _lone_surrogate(obj)):
+    elif ((at := LONE_ESCAPE.search(raw) if _ANY_ESCAPE.search(raw) else None) or _LONE.search(raw)) \
+            and (where := _lone_surrogate(obj)):
         key, char = where
-        at = LONE_ESCAPE.search(raw)
         pos = at.start() if at else 0
         out.bad(lineno + raw.count("\n", 0, pos), "read.encoding",
                 f"a lone UTF-16 surrogate (\\u{ord(char):04x}) in '{key}': half of an escaped character pair, "
@@ -434,7 +326,9 @@ def _skip_ws(text: str, pos: int) -> int:
 
 def _read_csv(data: bytes, out: RawRows, delimiter: str = ",") -> None:
     text = data.decode("utf-8", "surrogateescape")
-    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
+    # TSV has no quoting (a tab or newline cannot be in a field): a quote is text there
+    quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter, quoting=quoting)
     _ = reader.fieldnames  # consume the header so line numbers below are the rows' own
     while True:
         start = reader.line_num + 1

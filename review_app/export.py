@@ -10,7 +10,7 @@ from pathlib import Path
 
 from curate.atomic import atomic_write
 from curate.errors import OutputError
-from curate.formats import is_single_turn, to_alpaca
+from curate.formats import NotAlpacaError, is_single_turn, to_alpaca
 from review_app.store import require_run
 
 APPROVED = ("(verdict = 'keep' AND status NOT IN ('rejected', 'disputed')) OR status IN ('accepted', 'fixed')")
@@ -40,10 +40,12 @@ def approved_conversations(con: sqlite3.Connection) -> list[dict]:
 def export_record(row: dict) -> dict:
     """One approved row in its input's format (Alpaca fields for a single-turn Alpaca row)."""
     messages, meta = row["final_messages"], row["final_metadata"]
+    rec = {"messages": messages}
     if row["format"] == "alpaca" and is_single_turn(messages):
-        rec = dict(meta) if not row["fixed_messages"] or row["fixed_metadata"] else to_alpaca(messages, meta)
-    else:
-        rec = {"messages": messages}
+        try:
+            rec = dict(meta) if not row["fixed_messages"] or row["fixed_metadata"] else to_alpaca(messages, meta)
+        except NotAlpacaError:  # a fix Alpaca cannot hold (an emptied system prompt): written whole, as messages
+            pass
     rec["sieve"] = {"id": row["id"], "source": row["source"], "review": row["status"]}
     return rec
 

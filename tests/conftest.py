@@ -85,7 +85,7 @@ def built(tmp_path_factory):
     d = [json.dumps(near(r, 0.03)) for r in long[150:170]]
     (folder / "d.jsonl").write_text("\n".join(d[:10] + ["{not json"] + d[10:]) + "\n", encoding="utf-8")
     # two files of one name with the same rows on the same lines (a data set and its next version): their
-    # rows' ids differ all the same (curate.readers.id_names)
+    # rows' ids differ all the same (curate.input_scan.id_names)
     for version in ("v1", "v2"):
         (folder / version).mkdir()
         (folder / version / "e.jsonl").write_text("".join(json.dumps(r) + "\n" for r in long[250:256]), encoding="utf-8")

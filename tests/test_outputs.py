@@ -111,6 +111,23 @@ def test_single_turn_input_stays_alpaca_in_every_file(tmp_path):
     assert all("messages" not in r for r in records)
 
 
+def test_auto_is_alpaca_only_where_every_row_reads_back_from_alpaca(tmp_path):
+    """Single-turn rows, but one with an empty system prompt (an Alpaca row cannot hold it) and one with
+    two system turns: auto picks messages, so no file mixes the two forms."""
+    rows = [json.loads(line) for line in ALPACA.read_text(encoding="utf-8").splitlines()[:3]]
+    chats = [[{"role": "user", "content": r["instruction"]}, {"role": "assistant", "content": r["output"]}] for r in rows]
+    for extra in ([{"role": "system", "content": ""}], [{"role": "system", "content": "Be brief."}] * 2):
+        src = write_jsonl(tmp_path / "in.jsonl", [{"messages": chats[0]}, {"messages": extra + chats[1]},
+                                                  {"messages": [{"role": "system", "content": "Be brief."}, *chats[2]]}])
+        out = tmp_path / f"run{len(extra)}"
+        man = _run([src], "auto", out)
+        assert man["output_format"] == "messages" and man["format_fallback"] == {}
+        _assert_nothing_lost(out)
+    man = _run([write_jsonl(tmp_path / "ok.jsonl", [{"messages": [{"role": "system", "content": "Be brief."}, *c]}
+                                                   for c in chats])], "auto", tmp_path / "ok")
+    assert man["output_format"] == "alpaca"
+
+
 @pytest.mark.parametrize("fmt", ["auto", "alpaca"])
 def test_the_streamed_engine_writes_the_same_files(folder, tmp_path, fmt):
     memory = _run([folder], fmt, tmp_path / "memory")

@@ -7,9 +7,8 @@ import polars as pl
 
 import pytest
 
-from curate.errors import InputNotFoundError
 from curate.ingest import ingest
-from curate.readers import expand_inputs, read_file, scan_inputs
+from curate.readers import read_file
 from tests.conftest import ALPACA, ZH
 
 GOOD = {"instruction": "Name a colour.", "input": "", "output": "Blue."}
@@ -116,11 +115,6 @@ def test_a_gz_name_does_not_make_a_file_gzip(tmp_path):
     assert [q.code for q in read_file(empty).quarantine] == ["read.empty_file"]
 
 
-def test_expand_inputs_folders_and_globs(tmp_path):
-    assert len(expand_inputs([ZH])) == 7
-    assert expand_inputs([str(ALPACA.parent / "*.jsonl")]) == [ALPACA]
-
-
 def test_half_a_surrogate_pair_is_quarantined_and_a_whole_pair_kept(tmp_path):
     """A JSON escape of half a UTF-16 pair decodes to no character: Python keeps a lone surrogate (no UTF-8
     for it: the run crashed at the first write), polars a NUL (the text changed silently). Such a row is
@@ -153,34 +147,11 @@ def test_parquet_rows_count_from_1_as_lines_do(tmp_path):
     assert [(q.line, q.field) for q in ingest([pq]).quarantine] == [(2, "output")]
 
 
-def test_an_earlier_sieve_output_folder_inside_an_input_folder_is_not_read(tmp_path):
-    from sieve.cli import run
-
-    data = tmp_path / "data"
-    data.mkdir()
-    (data / "a.jsonl").write_text("".join(line + "\n" for line in ALPACA.read_text(encoding="utf-8").splitlines()[:20]))
-    assert run(["curate", str(data), "-o", str(data / "prev")]) == 0
-    scan = scan_inputs([data])
-    assert scan.files == [data / "a.jsonl"]
-    assert any("curated.jsonl (inside" in s and "an earlier Sieve output folder" in s for s in scan.skipped)
-    assert scan_inputs([data / "prev" / "curated.jsonl"]).files == [data / "prev" / "curated.jsonl"]  # named: read
-    with pytest.raises(InputNotFoundError, match="inside an earlier Sieve output folder"):
-        scan_inputs([data / "prev"])
-
-
-def test_one_file_named_twice_is_read_once(tmp_path, monkeypatch):
-    (tmp_path / "d").mkdir()
-    p = tmp_path / "d" / "a.jsonl"
-    p.write_text(json.dumps(GOOD) + "\n")
-    monkeypatch.chdir(tmp_path)
-    scan = scan_inputs([p, "d/a.jsonl", tmp_path / "d" / ".." / "d" / "a.jsonl"])
-    assert scan.files == [p] and len(scan.skipped) == 2 and "the same file as" in scan.skipped[0]
-
-
 def test_tsv_and_lines_ended_by_cr_alone(tmp_path):
     tsv = tmp_path / "a.tsv"
-    tsv.write_text("instruction\tinput\toutput\nSay hi, please\t\tHi\n", encoding="utf-8")
-    assert read_file(tsv).rows == [(2, {"instruction": "Say hi, please", "input": "", "output": "Hi"})]
+    tsv.write_text('instruction\tinput\toutput\n"Hello" is a word, say it\t\tHi\n', encoding="utf-8")
+    # no quoting in TSV: a quote is text
+    assert read_file(tsv).rows == [(2, {"instruction": '"Hello" is a word, say it', "input": "", "output": "Hi"})]
     mac = tmp_path / "mac.jsonl"
     mac.write_bytes(b"\r".join(json.dumps({**GOOD, "output": f"Colour {i}."}).encode() for i in range(3)) + b"\r")
     raw = read_file(mac)

@@ -129,3 +129,6 @@ def test_an_output_that_is_a_file_is_a_usage_error_naming_it(run, tmp_path, caps
 
     with pytest.raises(OutputError, match=f"-o {taken}: is a file"):  # the library says it too
         write_selection(select(run[0], "random", Budget(rows=2), tokenizer=run[1]), taken, run[0])
+    fresh = tmp_path / "fresh"  # a selection that fails leaves no folder it made
+    assert sieve(["select", str(run[0]), "--budget", "5", "--strategy", "nope", "-o", str(fresh)]) == 2
+    assert not fresh.exists()

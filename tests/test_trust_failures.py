@@ -249,8 +249,10 @@ def test_brackets_in_file_names_and_errors_print_as_they_are(tmp_path):
     folder = tmp_path / "[x]"
     folder.mkdir()
     f = folder / "[bold red]z.jsonl"
-    f.write_text(_jsonl(GOOD[:3]) + '{"history": "[user, assistant]", "instruction": "a", "output": "b"}\n',
-                 encoding="utf-8")
+    chat = {"conversations": [{"from": "[INST]", "value": GOOD[5]["instruction"]}, {"from": "gpt", "value": GOOD[5]["output"]}]}
+    f.write_text(_jsonl(GOOD[:3]) + '{"history": "[user, assistant]", "instruction": "a", "output": "b"}\n'
+                 + json.dumps(chat) + "\n", encoding="utf-8")
     proc = _sieve("curate", str(f), "-o", str(tmp_path / "run"))
     assert proc.returncode == 3
     assert f"{f}:4" in proc.stderr and "[bold red]z.jsonl" in proc.stdout  # the quarantine line, the languages
+    assert "--role-map [inst]=user" in proc.stderr  # an unknown role's name (roles are lower-cased)

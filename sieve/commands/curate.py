@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from rich.markup import escape
 from rich.table import Table
 
 from curate.errors import EvalSetError, OutputError, SieveError
@@ -88,13 +89,11 @@ def run_curate_command(inputs: list[str], output: Path, config: Path | None, eva
                     result = curate_local(inputs, cfg, spill, eval_files, hook=hook, exclude=[output])
                     man = write_outputs(result, output)
                     unknown = unknown_roles(result.frame)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SieveError) as exc:
         if not existed and output.is_dir() and not any(output.iterdir()):
-            output.rmdir()  # an interrupted run leaves no empty folder it made behind
-        raise  # sieve.cli.run says it in one line, exit 130
-    except SieveError as exc:
-        if not existed and output.is_dir() and not any(output.iterdir()):
-            output.rmdir()  # a run that failed leaves no empty folder it made behind
+            output.rmdir()  # a run that failed or was interrupted leaves no empty folder it made behind
+        if isinstance(exc, KeyboardInterrupt):
+            raise  # sieve.cli.run says it in one line, exit 130
         from train.errors import TrainUsageError  # a --model that cannot be loaded is a usage error
 
         fail(str(exc), EXIT_USAGE if isinstance(exc, (OutputError, EvalSetError, TrainUsageError)) else EXIT_ERROR)
@@ -102,8 +101,8 @@ def run_curate_command(inputs: list[str], output: Path, config: Path | None, eva
     report_quarantine(result, output / "quarantine.jsonl")
     if unknown:
         console.print("[yellow]roles Sieve does not know[/] (rows get structure.unknown_role): "
-                      + ", ".join(f"{r!r} x{n:,}" for r, n in unknown.items())
-                      + f"; map each to user or assistant with --role-map, e.g. --role-map {next(iter(unknown))}=user")
+                      + escape(", ".join(f"{r!r} x{n:,}" for r, n in unknown.items())
+                               + f"; map each to user or assistant with --role-map, e.g. --role-map {next(iter(unknown))}=user"))
     if man["counts"]["rows"] == 0:
         console.print("[bold red]nothing could be read[/] (every row or file is in quarantine.jsonl)")
         return EXIT_NOTHING_READ

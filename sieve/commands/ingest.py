@@ -16,7 +16,7 @@ from sieve.console import EXIT_NOTHING_READ, EXIT_QUARANTINED, EXIT_USAGE, conso
 
 
 def _ingest_with_progress(inputs: list[str], column_map: dict[str, str]) -> IngestResult:
-    from curate.readers import expand_inputs
+    from curate.input_scan import expand_inputs
 
     try:
         files = expand_inputs(inputs)
@@ -47,15 +47,20 @@ def report_quarantine(result: IngestResult, where: Path) -> None:
         console.print(f"  ... and {len(result.quarantine) - 5} more in {where}", markup=False)
 
 
+def _head(path: Path) -> bytes:
+    with path.open("rb") as f:
+        return f.read(4)
+
+
 def check_ingest_output(inputs: list[str], output: Path) -> None:
     """``-o`` must be a new or replaceable file that is none of the inputs; exits 2 (before any work)."""
-    from curate.readers import expand_inputs
+    from curate.input_scan import expand_inputs
 
     if output.is_dir():
         fail(f"-o {output}: is a folder; sieve ingest writes one .parquet file", EXIT_USAGE)
     if output.suffix.lower() != ".parquet":
         fail(f"-o {output}: sieve ingest writes Parquet; name the file .parquet", EXIT_USAGE)
-    if output.is_file() and output.read_bytes()[:4] != b"PAR1":  # a data file of another kind: never replaced
+    if output.is_file() and _head(output) != b"PAR1":  # a data file of another kind: never replaced
         fail(f"-o {output}: exists and is not a Parquet file; Sieve replaces only its own .parquet output", EXIT_USAGE)
     try:
         files = expand_inputs(inputs)
