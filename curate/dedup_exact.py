@@ -27,7 +27,9 @@ def exact_keys() -> list[pl.Expr]:
 def clusters_from_keys(keys: pl.DataFrame, same_prompt: bool = True) -> pl.DataFrame:
     """``exact_cluster``, ``prompt_cluster`` and ``response_reuse`` for every row of ``keys`` (the columns
     of :func:`exact_keys`, all rows of the data set), in its row order."""
-    cols = [cluster_ids(pl.col("pair_key")).alias("exact_cluster")]
+    # rows with neither prompt nor response text (a system turn alone) share an empty key, not a text
+    cols = [pl.when(pl.col("has_prompt") | pl.col("has_response")).then(cluster_ids(pl.col("pair_key")))
+            .alias("exact_cluster")]
     if same_prompt:
         cols.append(pl.when(pl.col("has_prompt")).then(cluster_ids(pl.col("prompt_key"))).alias("prompt_cluster"))
     else:

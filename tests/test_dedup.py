@@ -38,6 +38,9 @@ def test_exact_and_same_prompt_clusters():
     assert ex[0] == ex[1] and ex[0] is not None and ex[2] is None and ex[3] is None
     assert pr[0] == pr[1] == pr[2] and pr[3] is None and pr[4] is None
     assert out["response_reuse"].to_list() == [2, 2, 1, 2, 1]
+    # rows with no prompt and no response text (a system turn alone) are not copies of each other
+    empty = exact_clusters(pl.DataFrame({"norm_prompt": ["", "", "a"], "norm_response": ["", "", "x"]}))
+    assert empty["exact_cluster"].to_list() == [None, None, None]
 
 
 def _perturb(text: str, share: float, rng: random.Random) -> str:

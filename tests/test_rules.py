@@ -155,3 +155,14 @@ def test_engine_structure_checks_agree_with_the_schema_checks(tmp_path):
 
 def test_every_rule_has_a_default_action():
     assert {r.code for r in RULES} == set(DEFAULT_ACTIONS)
+
+
+def test_an_answer_of_symbols_alone_is_no_echo_of_a_prompt_of_symbols(tmp_path):
+    """Emoji and punctuation fold to nothing in the echo key: two different strings of them are not an
+    echo of each other, while a real echo still is."""
+    f = write_jsonl(tmp_path / "e.jsonl", [
+        {"instruction": "\U0001f600\U0001f600\U0001f600", "input": "", "output": "\U0001f389\U0001f389\U0001f389\U0001f389"},
+        {"instruction": "Repeat after me: the quick brown fox jumps over the lazy dog.", "input": "",
+         "output": "Repeat after me: the quick brown fox jumps over the lazy dog."}])
+    echo = [("content.echo" in r) for r in reasons_of(ingest([f]).frame)]
+    assert echo == [False, True]

@@ -81,7 +81,7 @@ def content_signals(rules: RulesConfig) -> list[pl.Expr]:
         pl.col("prompt").str.contains(pattern("external")).alias("external_reference"),
         pl.col("prompt").str.contains(pattern("translation")).alias("translation_prompt"),
         pl.col("prompt").str.contains(pattern("code_request")).alias("code_prompt"),
-        pl.when(non_empty & ((r == p) | starts_with_prompt))
+        pl.when(non_empty & (((r == p) & (p != "")) | starts_with_prompt))  # symbols alone fold to "": no echo
         .then(1.0).otherwise(0.0).alias("echo_similarity"),
         (prose.str.count_matches(_JUNK) / resp.str.len_chars().clip(lower_bound=1))
         .alias("junk_share"),

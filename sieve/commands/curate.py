@@ -158,7 +158,7 @@ def _print_memory(mem: dict | None) -> None:
     peak, limit = mem["peak_rss_bytes"] / gib, mem["limit_bytes"] / gib
     size = (f"{mem['chunk_bytes'] / (1 << 20):,.0f} MiB" if mem["chunk_bytes"] >= 1 << 20
             else f"{mem['chunk_bytes'] / 1024:,.0f} KiB")
-    how = (f"streamed in {mem['chunks']:,} chunks of about {size} of input, "
+    how = (f"streamed in {mem['chunks']:,} chunk{'s' if mem['chunks'] != 1 else ''} of about {size} of input, "
            "spilled to disk" if mem["streamed"] else
            f"in memory ({mem['why_not']})" if mem.get("why_not") else "in memory (the input fits one chunk)")
     line = f"  memory: peak {peak:.2f} GiB, limit {limit:.2f} GiB; {how}"
