@@ -2,7 +2,7 @@
 
 Each reader returns ``RawRows``: the objects that parsed, each with its 1-based line, and quarantine
 records for what did not parse (file, line, column, error). Supported: JSONL, JSON arrays (read element
-by element, so a broken array still yields every element that parses on its own), CSV, Parquet, and the
+by element, so a broken array still yields every element that parses on its own), CSV, TSV, Parquet, and the
 gzip-compressed variants of the text formats.
 """
 
@@ -36,6 +36,8 @@ _LONE = re.compile("[\ud800-\udfff]")
 def has_lone_escape(data: bytes) -> bool:
     """Whether JSON bytes hold an escape of half a surrogate pair (:data:`LONE_ESCAPE`)."""
     return _ANY_ESCAPE_BYTES.search(data) is not None and _LONE_ESCAPE_BYTES.search(data) is not None
+
+
 _RAW_LIMIT = 2000
 
 
