@@ -70,7 +70,7 @@ def stable_ids(names: dict[str, str] | None = None) -> pl.Expr:
     ).list.join("\x1e")
     name = pl.col("source_file").str.split("/").list.last()
     if names:
-        name = pl.when(pl.col("source_file").is_in(list(names))).then(pl.col("source_file").replace(names)).otherwise(name)
+        name = pl.col("source_file").replace_strict(names, default=name, return_dtype=pl.String)
     key = pl.concat_str([name, pl.col("source_line").cast(pl.String),
                          content], separator="\x00")
     return key.map_batches(_sha1_16, return_dtype=pl.String)

@@ -87,12 +87,12 @@ def scan_inputs(inputs: list[str | Path], exclude: list[Path] | None = None) -> 
         if not found:
             raise InputNotFoundError(f"{item}: no such file, or no readable data file in it")
         for f in found:  # one file named twice (a relative and an absolute path, a link to it) is read once
-            first = seen.setdefault(f.resolve(), f)
-            if first == f:
+            first = seen.get(f.resolve())
+            if first is None:
+                seen[f.resolve()] = f
                 files.append(f)
-            else:
+            elif first != f:  # the same spelling twice (a file in two globs) is not worth a line
                 skipped.append(f"{f} (the same file as {first}: read once)")
-    files = list(dict.fromkeys(files))
     return InputScan(files=files, skipped=list(dict.fromkeys(skipped)), names=id_names(files))
 
 

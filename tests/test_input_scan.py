@@ -36,5 +36,5 @@ def test_one_file_named_twice_is_read_once(tmp_path, monkeypatch):
     p = tmp_path / "d" / "a.jsonl"
     p.write_text(json.dumps(GOOD) + "\n")
     monkeypatch.chdir(tmp_path)
-    scan = scan_inputs([p, "d/a.jsonl", tmp_path / "d" / ".." / "d" / "a.jsonl"])
+    scan = scan_inputs([p, "d/a.jsonl", tmp_path / "d" / ".." / "d" / "a.jsonl", p])
     assert scan.files == [p] and len(scan.skipped) == 2 and "the same file as" in scan.skipped[0]
