@@ -201,6 +201,12 @@ def test_a_corrupt_review_store_is_one_line_not_a_traceback(tmp_path):
     proc = _sieve("review", "export", str(store), "-o", str(tmp_path / "approved.jsonl"))
     assert proc.returncode != 0 and proc.stderr.strip().startswith("error:")
     assert len(proc.stderr.strip().splitlines()) <= 2 and not (tmp_path / "approved.jsonl").exists()
+    data = tmp_path / "data.jsonl"  # a data file named by mistake (an empty one is a valid empty SQLite file)
+    for content in ("", _jsonl(GOOD[:2])):
+        data.write_text(content, encoding="utf-8")
+        proc = _sieve("review", "export", str(data), "-o", str(tmp_path / "approved.jsonl"))
+        assert proc.returncode == 1 and "not a review store" in proc.stderr
+        assert data.read_text(encoding="utf-8") == content  # left as it was
 
 
 def test_hidden_files_are_listed_as_skipped_and_utf16_without_bom_is_read(tmp_path):
