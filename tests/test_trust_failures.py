@@ -205,7 +205,7 @@ def test_a_corrupt_review_store_is_one_line_not_a_traceback(tmp_path):
     for content in ("", _jsonl(GOOD[:2])):
         data.write_text(content, encoding="utf-8")
         proc = _sieve("review", "export", str(data), "-o", str(tmp_path / "approved.jsonl"))
-        assert proc.returncode == 1 and "not a review store" in proc.stderr
+        assert proc.returncode == 1 and "not a readable review store" in proc.stderr
         assert data.read_text(encoding="utf-8") == content  # left as it was
 
 

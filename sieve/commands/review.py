@@ -88,7 +88,7 @@ def run_export(db: Path, output: Path, run_dir: Path | None = None) -> int:
         fail(f"{db}: no such review store")
     with db.open("rb") as fh:  # opening any other file as a store would write a store's tables into it
         if fh.read(16) != b"SQLite format 3\x00":
-            fail(f"{db}: not a review store (not an SQLite file); give the review.sqlite of a run")
+            fail(f"{db}: not a readable review store (not an SQLite file); give the review.sqlite of a run")
     try:
         con = open_store(db)
         if run_dir is not None:
