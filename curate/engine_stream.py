@@ -96,7 +96,7 @@ def curate_local(inputs: list[str | Path], cfg: CurateConfig, spill: Path, eval_
     result = stream(inputs, cfg, evals, spill, chunk, Stages(hook), exclude)
     result.eval_files = [str(p) for p in eval_paths or []]
     result.memory = {"limit_bytes": limit, "chunk_bytes": chunk, "input_bytes": size, "chunks": len(result.parts or []),
-                     "streamed": True, "why_not": None, "peak_rss_bytes": peak_rss()}
+                     "streamed": True, "why_not": None, "peak_rss_bytes": peak_rss(), **(result.memory or {})}
     return result
 
 
@@ -171,7 +171,8 @@ def stream(inputs: list[str | Path], cfg: CurateConfig, evals: pl.DataFrame | No
             path.unlink()
             advance(c.rows)
     return CurateResult(frame=pl.scan_parquet(parts), quarantine=reader.quarantine, files=reader.files, config=cfg,
-                        stages=st.timings, skipped=reader.skipped, parts=parts, languages=(expected, shares))
+                        stages=st.timings, skipped=reader.skipped, parts=parts, languages=(expected, shares),
+                        memory={"text_parts": texts.partitions})  # the kept-member walk's shares of the groups
 
 
 def _near(spill: Path, chunks: list[_Chunk], firsts_of: np.ndarray, cfg: CurateConfig, lsh: Lsh) -> np.ndarray:
