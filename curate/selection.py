@@ -133,18 +133,14 @@ def select(run_dir: str | Path, strategy: str, budget: Budget, seed: int = 0, ma
 
     tcfg = TrainConfig(**({"model": model} if model else {}))
     max_length = tcfg.max_length if max_length is None else max_length
-    from train.data import encode
+    from train.data import token_counts
 
     run_dir = Path(run_dir)
     if not (run_dir / "annotated.parquet").is_file():
         raise SelectError(f"{run_dir}: not a sieve curate run folder (no annotated.parquet)")
     frame = pool(run_dir)
     tok = tokenizer or _training_tokenizer(tcfg)
-    lengths = []
-    for msgs in frame["messages"].to_list():
-        enc = encode(tok, {"id": "", "messages": [dict(m) for m in msgs]}, max_length=10**9, truncate=False)
-        lengths.append(len(enc.input_ids) if not isinstance(enc, str) else None)
-    frame = frame.with_columns(tokens=pl.Series(lengths, dtype=pl.Int64))
+    frame = frame.with_columns(tokens=pl.Series(token_counts(tok, frame["messages"].to_list()), dtype=pl.Int64))
     fits = frame["tokens"].is_not_null() & (frame["tokens"] <= max_length)
     positions, missing = order(frame, strategy, seed, fits if strategy == "longest" else None)
     too_long = [p for p in positions if not fits[p]]

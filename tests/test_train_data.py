@@ -6,9 +6,9 @@ import json
 import polars as pl
 import pytest
 
-from tests.conftest import write_jsonl
+from tests.conftest import ALPACA, LIMA, write_jsonl
 from tests.test_train import SAMPLE, cfg_for, tiny, tok  # noqa: F401  (module fixtures)
-from train.data import IGNORE, encode, load_conversations, preflight
+from train.data import IGNORE, encode, load_conversations, preflight, token_counts
 from train.errors import TrainUsageError
 
 # SmolLM2-135M-Instruct's own template: it injects a default system prompt when a conversation has none.
@@ -45,6 +45,20 @@ def test_no_loss_on_an_injected_system_prompt_or_a_role_header(smol_tok, message
     assert got == expected
     assert "SmolLM" not in got and "<|im_start|>" not in got
     assert 0 < preflight(smol_tok, [row]) < 1
+
+
+def test_token_counts_are_the_lengths_encode_gives(smol_tok):
+    """The batched count sieve select uses is training's own length, on real multi-turn and Alpaca rows."""
+    lines = LIMA.read_text(encoding="utf-8").splitlines()
+    lima = [json.loads(line)["messages"] for line in lines[:20] + lines[-20:]]  # the last ones are multi-turn
+    alpaca = [json.loads(line) for line in ALPACA.read_text(encoding="utf-8").splitlines()[:40]]
+    convos = lima + [[{"role": "user", "content": r["instruction"] + ("\n\n" + r["input"] if r["input"] else "")},
+                      {"role": "assistant", "content": r["output"]}] for r in alpaca]
+    convos.append([{"role": "user", "content": "a prompt alone"}])  # training cannot use it
+    want = [None if isinstance(e := encode(smol_tok, {"id": "", "messages": c}, 10**9, False), str)
+            else len(e.input_ids) for c in convos]
+    assert any(len(c) > 2 for c in lima) and want[-1] is None and all(n for n in want[:-1])
+    assert token_counts(smol_tok, convos) == want
 
 
 def test_preflight_names_an_injected_prompt_that_carries_loss(smol_tok):

@@ -210,6 +210,25 @@ def encode(tok, row: dict, max_length: int, truncate: bool) -> Encoded | str:
     return Encoded(ids, labels, row["id"])
 
 
+def token_counts(tok, conversations: list[list[dict]]) -> list[int | None]:
+    """How many tokens each conversation takes in training, before any cut (the length :func:`encode`
+    gives), or None where training cannot use it (no assistant turn). One render per conversation and one
+    batched tokenizer call, where :func:`encode` renders every prefix to find the assistant spans: for
+    counting a whole data set (``sieve select``). A template that cannot mask raises
+    :class:`MaskingError`, as :func:`encode` would."""
+    msgs = [[{"role": m["role"], "content": m["content"]} for m in c] for c in conversations]
+    usable = [i for i, c in enumerate(msgs) if any(m["role"] == "assistant" for m in c)]
+    if not usable:
+        return [None] * len(msgs)
+    assistant_spans(tok, msgs[usable[0]])  # the template masks, or this raises
+    texts = [tok.apply_chat_template(msgs[i], tokenize=False) for i in usable]
+    ids = tok(texts, add_special_tokens=False)["input_ids"]
+    out: list[int | None] = [None] * len(msgs)
+    for i, row in zip(usable, ids):
+        out[i] = len(row)
+    return out
+
+
 def encode_all(tok, rows: list[dict], max_length: int, truncate: bool) -> EncodedSet:
     out = EncodedSet(examples=[])
     for row in rows:
