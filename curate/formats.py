@@ -152,6 +152,9 @@ def _text(row: Mapping[str, Any], key: str | None, required: bool = True) -> str
     return value
 
 
+# Keys of an assistant turn that calls tools (OpenAI's tool_calls, its older function_call)
+TOOL_CALL_KEYS = ("tool_calls", "function_call")
+
 # Turns that hold a whole exchange: {"human": ..., "assistant": ...} (Firefly, some Chinese sets).
 PAIR_KEYS = (("human", "assistant"), ("user", "assistant"), ("input", "output"), ("question", "answer"))
 
@@ -173,6 +176,11 @@ def _chat(row: Mapping[str, Any], key: str, role_key: str | None, content_key: s
                          {"role": "assistant", "content": _turn_text(turn, pair[1], key, i)}]
             continue
         rk, ck = (role_key, content_key) if role_key is not None else _turn_keys([turn])
+        calls = next((k for k in TOOL_CALL_KEYS if turn.get(k)), None)
+        if calls is not None:  # a turn's text alone would train on a conversation with its tool calls cut out
+            raise RowError(f"{key}[{i}] calls a tool ('{calls}'): Sieve does not curate tool-calling "
+                           "conversations yet, so the row is quarantined, never kept without its calls", field=f"{key}[{i}].{calls}",
+                           code="read.tool_call")
         role = turn.get(rk)
         if role is None:
             raise RowError(f"{key}[{i}] has no role: keys {sorted(turn)}; Sieve reads a role from "

@@ -111,3 +111,23 @@ def test_curating_sieves_own_output_again_round_trips(tmp_path):
     lines = (tmp_path / "c" / "curated.jsonl").read_text().splitlines()
     assert len(lines) == len((tmp_path / "a" / "curated.jsonl").read_text().splitlines())
     assert all(line.count('"sieve":') == 1 for line in lines)
+
+
+def test_a_conversation_that_calls_tools_is_quarantined_whole(tmp_path):
+    """OpenAI tool calls (with or without text beside them) have no place in Sieve's messages yet: the row
+    is quarantined, never kept with its tool calls cut out; an empty list is no call."""
+    convo = LIMA_ROWS[0]["messages"]
+    call = {"id": "call_1", "type": "function", "function": {"name": "search", "arguments": '{"q": "x"}'}}
+    rows = [{"messages": [convo[0], {"role": "assistant", "content": None, "tool_calls": [call]},
+                          {"role": "tool", "tool_call_id": "call_1", "content": "found"}, convo[1]]},
+            {"messages": [convo[0], {**convo[1], "tool_calls": [call]}]},
+            {"messages": [convo[0], {**convo[1], "function_call": {"name": "search", "arguments": "{}"}}]},
+            {"messages": [convo[0], {**convo[1], "tool_calls": []}]}]
+    f = tmp_path / "tools.jsonl"
+    lines = [json.dumps(r) for r in rows]
+    f.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    res = ingest([f])
+    assert res.frame["messages"].to_list() == [convo]
+    assert [(q.line, q.code, q.field, json.loads(q.raw)) for q in res.quarantine] == [
+        (1, "read.tool_call", "messages[1].tool_calls", rows[0]), (2, "read.tool_call", "messages[1].tool_calls", rows[1]),
+        (3, "read.tool_call", "messages[1].function_call", rows[2])]
