@@ -127,6 +127,10 @@ def test_smollm2_ifd_separates_real_answers_from_constant_and_shuffled_ones(tmp_
     answers = [r["output"] for r in gpt4]
     random.Random(0).shuffle(answers)
     sets = {"gpt4": gpt4, "null": null, "shuffled": [dict(r, output=a) for r, a in zip(gpt4, answers)]}
+    # a fresh score cache; the converted model is the default cache's (converting the GGUF again costs ~30 s)
+    models = ModelSignalsConfig().cache_dir / "models"
+    models.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "models").symlink_to(models, target_is_directory=True)
     cfg = CurateConfig.model_validate({"model_signals": {"enabled": True, "cache_dir": str(tmp_path),
                                                          "max_response_tokens": 96}})
     ifd = {}
