@@ -24,7 +24,7 @@ from pathlib import Path
 
 import polars as pl
 
-from curate.cpu_workers import run_batches
+from curate.cpu_workers import run_batches, stateful_rope
 from schemas.config import ModelSignalsConfig
 
 COLUMNS = {
@@ -207,8 +207,9 @@ def mean_losses(model, seqs: list[tuple[list[int], list[int]]], pad_id: int, dev
     """Mean token loss over the labelled tokens of each sequence (nan when it has none), in the model's
     own dtype (:func:`load_scorer` casts it to bf16 where that is fast). Batches are length-sorted and
     cut at ``batch_tokens`` padded tokens; on a CPU, one batch per core at a time
-    (:func:`curate.cpu_workers.cpu_workers`);
-    the losses do not depend on how many run at once. ``packed=False`` keeps Hugging Face's padded
+    (:func:`curate.cpu_workers.cpu_workers`), except on Hugging Face's forward for a model whose rotary
+    embedding rewrites itself (:func:`curate.cpu_workers.stateful_rope`); the losses do not depend on how
+    many run at once. ``packed=False`` keeps Hugging Face's padded
     forward for a model :mod:`curate.packed_forward` supports (the bench compares the two)."""
     out = [math.nan] * len(seqs)
     from train.evalset import token_batches
@@ -218,8 +219,12 @@ def mean_losses(model, seqs: list[tuple[list[int], list[int]]], pad_id: int, dev
     def run(batch: list[int]) -> list[float]:
         return _batch_losses(model, [seqs[i] for i in batch], pad_id, device, packed)
 
+    # Hugging Face's forward calls the rotary module unguarded (the packed forward locks around it)
+    from curate import packed_forward
+
+    parallel = (packed and packed_forward.supports(model)) or not stateful_rope(model)
     done = 0
-    for batch, losses in zip(batches, run_batches(run, batches, device)):
+    for batch, losses in zip(batches, run_batches(run, batches, device, parallel)):
         for i, loss in zip(batch, losses):
             out[i] = loss
         done += len(batch)

@@ -157,3 +157,28 @@ def test_prepacked_bf16_linear_is_f_linear():
     for rows in (1, 16, 37, 256):
         x = torch.randn(rows, 48, dtype=torch.bfloat16)
         assert torch.equal(linear(x), torch.nn.functional.linear(x, w))
+
+
+def test_a_stateful_rotary_embedding_is_never_called_from_two_workers():
+    """Dynamic and longrope rotary modules rewrite their frequencies on a call: on Hugging Face's padded
+    forward (which calls them unguarded) such a model runs one batch at a time, in the caller's thread."""
+    import threading
+
+    from curate.cpu_workers import MAX_WORKERS, run_batches, stateful_rope
+    from curate.model_signals import mean_losses
+    from train.evalset import token_batches
+
+    dynamic = _llama(attention_bias=True, max_position_embeddings=32, rope_scaling={"rope_type": "dynamic", "factor": 2.0})
+    assert stateful_rope(dynamic) and not packed_forward.supports(dynamic)
+    assert not stateful_rope(_llama()) and not stateful_rope(_llama(rope_scaling={"rope_type": "linear", "factor": 2.0}))
+    assert {*run_batches(lambda _: threading.get_ident(), range(6), "cpu", parallel=False)} == {threading.get_ident()}
+    seqs = _seqs([40, 20, 70, 12, 50, 33, 64, 9], seed=5)  # rows past 32 positions make the module grow its angles
+    batches = token_batches([len(s[0]) for s in seqs], 128)
+    serial = {i: loss for b in batches for i, loss in zip(b, _batch_losses(dynamic, [seqs[i] for i in b], 0, "cpu"))}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(2, MAX_WORKERS))  # workers would run at once here, were they allowed
+    try:
+        got = mean_losses(dynamic, seqs, 0, "cpu", batch_tokens=128)
+    finally:
+        torch.set_num_threads(threads)
+    assert got == [serial[i] for i in range(len(seqs))]
