@@ -76,6 +76,36 @@ def test_training_into_the_curate_run_folder_is_refused(tiny, tmp_path):  # noqa
     assert (run / "manifest.json").read_bytes() == manifest and not (run / "adapter").exists()
 
 
+def test_files_sieve_train_did_not_write_are_never_replaced_or_removed(tiny, tmp_path):  # noqa: F811
+    """A folder holding a user's own adapter/, merged/ or metrics.jsonl is refused, with --overwrite too,
+    and left as it was; unrelated files beside a run are kept; a run's folder is not a curve's."""
+    from train.curve import run_curve
+
+    user = tmp_path / "mine"
+    (user / "adapter").mkdir(parents=True)
+    (user / "adapter" / "weights.bin").write_text("precious")
+    (user / "metrics.jsonl").write_text('{"mine": 1}\n')
+    for overwrite in (False, True):
+        with pytest.raises(TrainUsageError, match=r"holds adapter, metrics\.jsonl, which sieve train did not write"):
+            train(tiny, user, overwrite=overwrite)
+    assert (user / "adapter" / "weights.bin").read_text() == "precious" and (user / "metrics.jsonl").exists()
+    assert sorted(p.name for p in user.rglob("*")) == ["adapter", "metrics.jsonl", "weights.bin"]
+    (user / "points.jsonl").write_text('{"mine": 1}\n')
+    with pytest.raises(TrainUsageError, match="holds points.jsonl, which sieve train did not write"):
+        run_curve(SAMPLE, user, quick(tiny), say=lambda *_: None)
+    res = runner.invoke(app, ["train", str(SAMPLE), "-o", str(user), "--model", str(tiny), "--overwrite"])
+    assert res.exit_code == 2 and "nothing was changed" in res.output and "Traceback" not in res.output
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "notes.txt").write_text("mine")
+    train(tiny, run)
+    train(tiny, run, lr=1e-3, overwrite=True)  # its own outputs: replaced; the notes stay
+    assert (run / "notes.txt").read_text() == "mine"
+    with pytest.raises(TrainUsageError, match="holds a sieve train run; a learning curve needs a folder of its own"):
+        run_curve(SAMPLE, run, quick(tiny), say=lambda *_: None)
+
+
 @pytest.mark.parametrize("model", ["./no-such-model", "no-such-model", "EMPTY_DIR"])
 def test_a_missing_model_is_one_line(tmp_path, model):
     model = str(tmp_path) if model == "EMPTY_DIR" else model

@@ -29,9 +29,7 @@ from train.curve_setup import CurveInputs, prepare_curve
 from train.errors import CheckpointMismatchError, NoTrainingRowsError
 from train.evalset import row_losses
 from train.loop import init_lora, pick_device, train_lora, use_bf16
-from train.recipe import check_output, lora_model, make_output
-
-CURVE_FILES = ("curve_plan.json", "points.jsonl", "curve.json", "curve.png", "curve.md")
+from train.recipe import CURVE_FILES, check_output, lora_model, make_output
 # curve settings that only choose which points run, not what a point measures: a resumed curve may change them
 NOT_FINGERPRINTED = ("sizes", "seeds", "arms", "budget_minutes", "bootstrap", "fit_min_sizes", "baselines")
 Hook = Callable[[str, dict], None]
@@ -135,7 +133,7 @@ def run_curve(data: str | Path, out: Path, cfg: TrainConfig, eval_files: list[st
     from train.curve_report import write_curve
 
     hook = hook or (lambda event, payload: None)
-    check_output(out, data)
+    check_output(out, data, kind="curve")
     make_output(out)
     inputs = prepare_curve(data, cfg, list(eval_files or []))
     for note in inputs.notes:

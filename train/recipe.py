@@ -30,6 +30,8 @@ from train.model import load_model, load_tokenizer, resolve_model_dir
 
 # Everything sieve train writes into its output folder, and all that `overwrite` removes.
 TRAIN_OUTPUTS = ("adapter", "merged", "checkpoints", "metrics.jsonl", "train_config.json", "manifest.json")
+# What sieve train --curve writes there (train.curve), and all that its `overwrite` removes.
+CURVE_FILES = ("curve_plan.json", "points.jsonl", "curve.json", "curve.png", "curve.md")
 
 
 @dataclass
@@ -77,11 +79,13 @@ def prepare(data: str | Path, cfg: TrainConfig, eval_file: str | Path | None, po
     return Prepared(model_dir, tok, train, evals, info, share, eval_keys)
 
 
-def check_output(out: Path, data: str | Path, *, ranks_coordinated: bool = False) -> None:
-    """Refuse an output folder that is a file, the DATA folder (or inside it), or a folder another tool
-    wrote (a ``sieve curate`` run: training would overwrite its manifest). Under torchrun, refuse it too
-    unless the caller coordinates its ranks (``ranks_coordinated``, as :func:`run_train` does): each
-    process would otherwise write the same files. Raises :class:`~train.errors.TrainUsageError`."""
+def check_output(out: Path, data: str | Path, *, ranks_coordinated: bool = False, kind: str = "train") -> None:
+    """Refuse an output folder that is a file, the DATA folder (or inside it), a folder another tool
+    wrote (a ``sieve curate`` run: training would overwrite its manifest), a folder holding files of the
+    names ``kind`` writes ("train" or "curve") that sieve train did not write, or the other kind's folder.
+    Under torchrun, refuse it too unless the caller coordinates its ranks (``ranks_coordinated``, as
+    :func:`run_train` does): each process would otherwise write the same files. Raises
+    :class:`~train.errors.TrainUsageError`."""
     env = distributed.from_env()
     if env and env[1] > 1 and not ranks_coordinated:
         raise TrainUsageError(f"-o {out}: this command runs in one process, and the {env[1]} torchrun processes "
@@ -96,6 +100,41 @@ def check_output(out: Path, data: str | Path, *, ranks_coordinated: bool = False
     if data.is_dir() and (out.resolve() == data.resolve() or data.resolve() in out.resolve().parents):
         raise TrainUsageError(f"-o {out}: it is the DATA folder {data} or inside it; choose another -o "
                               f"(e.g. {data.name}-lora beside it)")
+    if out.is_dir():
+        _check_owner(out, kind)
+
+
+def _check_owner(out: Path, kind: str) -> None:
+    """``out`` holds nothing of ``kind``'s names, or they are sieve train's own (``--overwrite`` removes
+    them, so it must never meet anyone else's); and it is not the other kind's folder."""
+    owner = output_owner(out)
+    other = {"train": "curve", "curve": "train"}[kind]
+    if owner == other:
+        raise TrainUsageError(f"-o {out}: holds a sieve train {'--curve ' if other == 'curve' else ''}run; "
+                              f"a {'learning curve' if kind == 'curve' else 'training run'} needs a folder of its "
+                              "own: choose another -o")
+    clash = [n for n in (TRAIN_OUTPUTS if kind == "train" else CURVE_FILES) if (out / n).exists()]
+    if clash and owner != kind:
+        raise TrainUsageError(f"-o {out}: holds {', '.join(clash)}, which sieve train did not write; it would "
+                              "replace them. Choose a new or empty folder (nothing was changed)")
+
+
+def output_owner(out: Path) -> str | None:
+    """"train" when ``out`` holds a sieve train run (its manifest, or the settings a run killed before its
+    manifest wrote), "curve" for a learning curve (its plan), else None."""
+    if _manifest_tool(out) == "sieve train":
+        return "train"
+    try:
+        plan = json.loads((out / "curve_plan.json").read_text(encoding="utf-8"))
+        if isinstance(plan, dict) and plan.get("tool") == "sieve train --curve":
+            return "curve"
+    except (OSError, ValueError):
+        pass
+    try:
+        settings = json.loads((out / "train_config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return "train" if isinstance(settings, dict) and {"model", "lora", "max_length", "curve"} <= set(settings) else None
 
 
 def _manifest_tool(folder: Path) -> str | None:
