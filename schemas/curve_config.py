@@ -59,6 +59,8 @@ class CurveSettings(Section):
     @classmethod
     def _sizes(cls, v: list[int | str]) -> list[int | str]:
         nums = [s for s in v if s != "all"]
+        if not v:
+            raise ValueError("curve sizes: at least one size (e.g. [50, 100, 200, 400])")
         if any(s <= 0 for s in nums) or nums != sorted(nums) or len(set(nums)) != len(nums):
             raise ValueError("curve sizes must be increasing positive numbers, optionally ending with 'all'")
         if "all" in v and v[-1] != "all":

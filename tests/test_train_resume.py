@@ -128,3 +128,16 @@ def test_generate_with_a_folder_that_is_no_adapter_is_one_line(tmp_path):
     res = runner.invoke(app, ["generate", "Hi", "-a", str(tmp_path)])
     assert res.exit_code == 2 and "adapter_config.json" in res.output, res.output
     assert len([x for x in res.output.splitlines() if x.strip()]) == 1
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--curve", ","], "expected sizes like"),
+    (["--curve", "auto"], "add --budget-minutes"),
+    (["--curve", "8", "--max-steps", "1"], "--max-steps: a single-run option"),
+    (["--curve", "8", "--merge", "--qlora"], "--qlora, --merge: single-run options"),
+])
+def test_curve_flags_that_cannot_work_are_refused_before_any_work(tiny, tmp_path, args, says):  # noqa: F811
+    out = tmp_path / "curve"
+    res = runner.invoke(app, ["train", str(SAMPLE), "-o", str(out), "--model", str(tiny), *args])
+    assert res.exit_code == 2 and says in res.output and "Traceback" not in res.output, res.output
+    assert not out.exists()

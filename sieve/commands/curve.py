@@ -13,9 +13,12 @@ def parse_sizes(curve: str) -> list | None:
     if curve.strip().lower() == "auto":
         return None
     try:
-        return [s if s == "all" else int(s) for s in (x.strip() for x in curve.split(",")) if s]
+        sizes = [s if s == "all" else int(s) for s in (x.strip() for x in curve.split(",")) if s]
     except ValueError:
+        sizes = []
+    if not sizes:
         fail(f"--curve {curve!r}: expected sizes like 50,100,200,all (or auto with --budget-minutes)", EXIT_USAGE)
+    return sizes
 
 
 def run_curve_command(data: Path, output: Path, model, eval_files: list[Path], config, curve: str | None,
@@ -29,6 +32,9 @@ def run_curve_command(data: Path, output: Path, model, eval_files: list[Path], c
     cfg = load_config_or_fail(load_train_config, config, model=model, epochs=epochs, **{
         "curve.seeds": seeds, "curve.sizes": sizes, "curve.arms": arms or None, "curve.match": match,
         "curve.budget_minutes": budget_minutes})
+    if cfg.curve.budget_minutes is None and sizes is None and "sizes" not in cfg.curve.model_fields_set:
+        fail("--curve auto plans its sizes and seeds from --budget-minutes: add --budget-minutes N, or give "
+             "sizes (--curve 50,100,200)", EXIT_USAGE)
     if not data.exists():
         fail(f"{data}: no such file or folder", EXIT_USAGE)
     for path in eval_files:
