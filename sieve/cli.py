@@ -292,7 +292,7 @@ def select_cmd(
 def generate(
     prompt: Annotated[str, typer.Argument(help="The user prompt.")],
     adapter: Annotated[Optional[list[Path]], typer.Option("--adapter", "-a", help="A `sieve train` output (repeatable).")] = None,
-    max_new_tokens: Annotated[int, typer.Option(help="Longest answer.")] = 128,
+    max_new_tokens: Annotated[int, typer.Option(min=1, help="Longest answer, in tokens.")] = 128,
 ) -> None:
     """Answer PROMPT with the base model and each adapter, side by side.
 

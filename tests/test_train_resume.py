@@ -128,6 +128,11 @@ def test_generate_with_a_folder_that_is_no_adapter_is_one_line(tmp_path):
     res = runner.invoke(app, ["generate", "Hi", "-a", str(tmp_path)])
     assert res.exit_code == 2 and "adapter_config.json" in res.output, res.output
     assert len([x for x in res.output.splitlines() if x.strip()]) == 1
+    (tmp_path / "adapter_config.json").write_text('{"base_model_name_or_path": "x"}')  # weights gone
+    for args, says in ((["Hi", "-a", str(tmp_path)], "weights are missing"), ([" ", "-a", str(tmp_path)], "PROMPT is empty"),
+                       (["Hi", "--max-new-tokens", "0"], "--max-new-tokens")):
+        res = runner.invoke(app, ["generate", *args])
+        assert res.exit_code == 2 and says in res.output and "Traceback" not in res.output, res.output
 
 
 @pytest.mark.parametrize("args, says", [

@@ -28,10 +28,15 @@ def generate(prompt: str, adapters: list[Path], max_new_tokens: int = 128, base:
     from transformers import AutoModelForCausalLM
 
     dirs = [a / "adapter" if (a / "adapter").is_dir() else a for a in adapters]
+    if not prompt.strip():
+        raise TrainUsageError("PROMPT is empty: give the text to answer")
     for given, d in zip(adapters, dirs):
         if not (d / "adapter_config.json").is_file():
             raise TrainUsageError(f"--adapter {given}: not a sieve train output or adapter folder "
                                   "(no adapter_config.json)")
+        if not any((d / name).is_file() for name in ("adapter_model.safetensors", "adapter_model.bin")):
+            raise TrainUsageError(f"--adapter {given}: the adapter's weights are missing (no "
+                                  f"adapter_model.safetensors in {d})")
     model_dir = base or (base_model_of(dirs[0]) if dirs else resolve_model_dir(TrainConfig()))
     tok = load_tokenizer(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
