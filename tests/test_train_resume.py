@@ -146,3 +146,21 @@ def test_curve_flags_that_cannot_work_are_refused_before_any_work(tiny, tmp_path
     res = runner.invoke(app, ["train", str(SAMPLE), "-o", str(out), "--model", str(tiny), *args])
     assert res.exit_code == 2 and says in res.output and "Traceback" not in res.output, res.output
     assert not out.exists()
+
+
+def test_rows_train_cannot_read_are_named_and_counted_never_silently_dropped(tiny, tmp_path):  # noqa: F811
+    lines = SAMPLE.read_text(encoding="utf-8").splitlines()[:12]
+    mixed = tmp_path / "mixed.jsonl"
+    mixed.write_text("\n".join(lines[:3] + ['{"instruction": "broken", ', '{"foo": 1}'] + lines[3:]) + "\n",
+                     encoding="utf-8")
+    out = tmp_path / "run"
+    res = runner.invoke(app, ["train", str(mixed), "-o", str(out), "--model", str(tiny), "--max-steps", "1"])
+    assert res.exit_code == 3, res.output
+    assert f"2 row(s) or file problem(s) of {mixed} could not be read" in res.output
+    assert f"{mixed}:4: read.json_syntax" in res.output.replace("\n", "")
+    data = json.loads((out / "manifest.json").read_text())["data"]
+    assert data["unreadable"] == 2 and data["rows"] == 12
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("", encoding="utf-8")
+    res = runner.invoke(app, ["train", str(SAMPLE), "-o", str(tmp_path / "e"), "--model", str(tiny), "--eval", str(empty)])
+    assert res.exit_code == 2 and "no eval rows in it" in res.output and "read.empty_file" in res.output, res.output

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from schemas.train_config import TrainConfig
 from train.arms import Arm, eval_keys, held_out, ordered_arm, raw_rows, strategy_arm
-from train.data import load_conversations, preflight
+from train.data import load_conversations, preflight, unreadable_note
 from train.defects import continuations, defect_sets, expected_languages
 from train.errors import NoTrainingRowsError, TrainUsageError
 from train.evalset import EvalSet, encode_set, load_eval_set, user_prompt
@@ -84,7 +84,7 @@ def prepare_curve(data: str | Path, cfg: TrainConfig, eval_files: list[str | Pat
     need = (max(numeric) if numeric else len(rows)) * (3 if cc.match == "tokens" else 1) + 50
     for strategy in cc.arms:
         arms[strategy] = strategy_arm(run_dir, strategy, keys, tok, cfg.max_length, need)
-    notes: list[str] = []
+    notes: list[str] = [f"warning: {n}" for n in [unreadable_note(info, str(data))] if n]
     texts = continuations(run_dir)
     defects, defect_notes = defect_sets(evals[0], texts, tok, cc.defect_prompts, cc.min_defect_rows, cfg.max_length)
     notes += defect_notes

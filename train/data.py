@@ -77,12 +77,26 @@ def load_conversations(data: str | Path) -> tuple[list[dict], dict]:
         rows = _approved_from_store(path)
         info["review_store"] = str(path)
     if rows is None:
-        frame = ingest([path]).frame.select(
+        read = ingest([path])
+        frame = read.frame.select(
             pl.coalesce(pl.col("metadata").str.json_path_match("$.sieve.id"), pl.col("id")).alias("id"), "messages")
         rows = [{"id": r["id"], "messages": r["messages"]} for r in frame.iter_rows(named=True)]
+        if read.quarantine:  # said by the caller (unreadable_note) and kept in the manifest: never silent
+            q = read.quarantine[0]
+            info["unreadable"] = len(read.quarantine)
+            info["unreadable_first"] = f"{q.source_file}{f':{q.line}' if q.line else ''}: {q.code}: {q.error}"
     info["rows"] = len(rows)
     info["sha256"] = hashlib.sha256(json.dumps([r["messages"] for r in rows], sort_keys=True).encode()).hexdigest()
     return rows, info
+
+
+def unreadable_note(info: dict, what: str) -> str:
+    """A sentence on the input of :func:`load_conversations` that could not be read ("" when all was)."""
+    n = info.get("unreadable", 0)
+    if not n:
+        return ""
+    return (f"{n:,} row(s) or file problem(s) of {what} could not be read and are left out (first: "
+            f"{info['unreadable_first']}); sieve curate writes each to quarantine.jsonl with its reason")
 
 
 RUN_FILES = ("annotated.parquet", "curated.jsonl", "review.sqlite", "manifest.json")

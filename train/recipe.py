@@ -16,13 +16,13 @@ import os
 import random
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
 
 from schemas.train_config import TrainConfig
 from train import checkpoint, distributed
-from train.data import EncodedSet, encode_all, is_curate_run, load_conversations, preflight
+from train.data import EncodedSet, encode_all, is_curate_run, load_conversations, preflight, unreadable_note
 from train.errors import CheckpointMismatchError, NoTrainingRowsError, TrainUsageError
 from train.heldout import content_key, split_eval, without
 from train.loop import Hook, TrainResult, evaluate, pick_device, train_lora, use_bf16, write_metrics_line
@@ -43,6 +43,7 @@ class Prepared:
     data_info: dict
     trained_share: float
     eval_keys: set[str]  # content keys of every held-out row: no arm may train on them
+    notes: list[str] = field(default_factory=list)  # input that could not be read (train.data.unreadable_note)
 
 
 def prepare(data: str | Path, cfg: TrainConfig, eval_file: str | Path | None, pool: int | None = None) -> Prepared:
@@ -54,18 +55,22 @@ def prepare(data: str | Path, cfg: TrainConfig, eval_file: str | Path | None, po
     rendering every row of a large set costs minutes). Raises :class:`~train.errors.TrainError`s."""
     model_dir = resolve_model_dir(cfg)  # first: a wrong --model fails before any data is read
     rows, info = load_conversations(data)
+    notes = [unreadable_note(info, str(data))]
     if eval_file:
-        eval_rows, _ = load_conversations(eval_file)
+        eval_rows, eval_info = load_conversations(eval_file)
+        notes.append(unreadable_note(eval_info, f"--eval {eval_file}"))
         if not eval_rows:
-            raise NoTrainingRowsError(f"--eval {eval_file}: no eval rows in it")
+            raise TrainUsageError(f"--eval {eval_file}: no eval rows in it{'; ' + notes[-1] if notes[-1] else ''}")
         info["eval"] = str(eval_file)
+        info["eval_unreadable"] = eval_info.get("unreadable", 0)
     else:
         rows, eval_rows = split_eval(rows, min(cfg.eval_size, int(len(rows) * cfg.eval_max_share)), cfg.seed)
         info["eval"] = f"{len(eval_rows)} rows held out by content hash"
     eval_keys = {content_key(r["messages"]) for r in eval_rows}
     rows, info["eval_overlap_removed"] = without(rows, eval_keys)
     if not rows:
-        raise NoTrainingRowsError(f"{data}: no training rows (after holding out {len(eval_rows)} eval rows)")
+        raise NoTrainingRowsError(f"{data}: no training rows (after holding out {len(eval_rows)} eval rows)"
+                                  f"{'; ' + notes[0] if notes[0] else ''}")
     if pool is not None and len(rows) > pool:
         rows = random.Random(cfg.seed).sample(rows, pool)
         info["pool"] = pool
@@ -76,7 +81,7 @@ def prepare(data: str | Path, cfg: TrainConfig, eval_file: str | Path | None, po
     if not train.examples:
         raise NoTrainingRowsError(f"{data}: every row was dropped ({train.reasons}); raise max_length or set "
                                   "truncate")
-    return Prepared(model_dir, tok, train, evals, info, share, eval_keys)
+    return Prepared(model_dir, tok, train, evals, info, share, eval_keys, [n for n in notes if n])
 
 
 def check_output(out: Path, data: str | Path, *, ranks_coordinated: bool = False, kind: str = "train") -> None:
@@ -221,6 +226,8 @@ def _run_train(data, out: Path, cfg: TrainConfig, eval_file, hook: Hook | None, 
         f"{cfg.max_length} tokens, {prep.train.truncated} truncated, {prep.train.dropped_unusable} unusable, "
         f"{prep.data_info['eval_overlap_removed']} left out as eval rows); "
         f"eval: {len(evals) if evals else 0} rows")
+    for note in prep.notes:
+        say(f"warning: {note}")
     say(f"masking check passed: {prep.trained_share:.1%} of tokens carry loss (assistant turns only)")
     model, trainable, total = lora_model(prep.model_dir, cfg, device)
     say(f"LoRA: {trainable:,} trainable parameters of {total:,} ({trainable / total:.2%}); device {device}"

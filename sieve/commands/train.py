@@ -11,7 +11,7 @@ from pathlib import Path
 
 import typer
 
-from sieve.console import EXIT_USAGE, console, fail, load_config_or_fail, out, progress
+from sieve.console import EXIT_QUARANTINED, EXIT_USAGE, console, fail, load_config_or_fail, out, progress
 
 
 def _config(config: Path | None, **overrides):
@@ -71,7 +71,8 @@ def run_train_command(data, output, model, eval_file, config, epochs, max_steps,
               + (" (stopped early)" if r["stopped_early"] else "")
               + (f" (adapter of step {r['best_step']}, the best)" if r.get("restored_best") else ""))
     out.print(f"adapter: {output}/adapter  metrics: {output}/metrics.jsonl  manifest: {output}/manifest.json")
-    return 0
+    unread = man["data"].get("unreadable", 0) + man["data"].get("eval_unreadable", 0)
+    return EXIT_QUARANTINED if unread else 0  # the warning above named them
 
 
 def _fail_on(rank: int, message: str, code: int = 1) -> None:
