@@ -14,7 +14,7 @@ from pathlib import Path
 
 import polars as pl
 
-from curate.formats import INPUT_KEYS, INSTRUCTION_KEYS, OUTPUT_KEYS
+from curate.formats import INPUT_KEYS, INSTRUCTION_KEYS, OUTPUT_KEYS, column_map_clash
 from curate.readers import has_lone_escape
 
 _ALLOWED = set(INSTRUCTION_KEYS) | set(INPUT_KEYS) | set(OUTPUT_KEYS)
@@ -57,6 +57,8 @@ def fast_jsonl_bytes(data: bytes, path: Path, column_map: dict[str, str]) -> Fas
     except Exception:  # any parse problem: the row-by-row path reports it precisely
         return None
     if column_map:
+        if column_map_clash(dict.fromkeys(df.columns), column_map):
+            return None  # two columns would get one name: the row-by-row path quarantines those rows
         df = df.rename({k: v for k, v in column_map.items() if k in df.columns})
     cols = set(df.columns)
     instr = next((k for k in INSTRUCTION_KEYS if k in cols), None)

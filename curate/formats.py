@@ -78,6 +78,18 @@ def apply_column_map(row: dict[str, Any], column_map: Mapping[str, str]) -> dict
     return {column_map.get(k, k): v for k, v in row.items()}
 
 
+def column_map_clash(row: Mapping[str, Any], column_map: Mapping[str, str]) -> tuple[str, str, str] | None:
+    """Two keys of ``row`` that ``column_map`` gives one name (two sources, or a source and a key already
+    so named): ``(key, other_key, name)``, else None. Renaming that row would lose one of the two values."""
+    seen: dict[str, str] = {}
+    for key in row:
+        name = column_map.get(key, key)
+        if name in seen:
+            return seen[name], key, name
+        seen[name] = key
+    return None
+
+
 def to_messages(row: Mapping[str, Any], fmt: str) -> list[dict[str, str]]:
     """Normalise one row of format ``fmt`` to a list of ``{"role", "content"}`` dicts.
 

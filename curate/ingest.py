@@ -16,7 +16,8 @@ from typing import Any
 
 import polars as pl
 
-from curate.formats import RowError, apply_column_map, detect_format, map_roles, row_format, to_messages
+from curate.formats import (RowError, apply_column_map, column_map_clash, detect_format, map_roles, row_format,
+                            to_messages)
 from curate.fast_ingest import fast_jsonl
 from curate.input_scan import scan_inputs
 from curate.readers import RawRows, read_file
@@ -153,7 +154,13 @@ def _normalise_rows(raw: RawRows, column_map: dict[str, str], role_map: dict[str
                     f"no known format (keys {keys}); map columns with --column-map SRC=DST",
                     json.dumps(obj, ensure_ascii=False, default=str))
         return None
-    for line, obj in rows:
+    for (line, obj), (_, original) in zip(rows, raw.rows):
+        clash = column_map_clash(original, column_map) if column_map else None
+        if clash:
+            raw.bad(line, "read.column_map", f"fields '{clash[0]}' and '{clash[1]}' would both become "
+                    f"'{clash[2]}' (--column-map): one value would be lost",
+                    json.dumps(original, ensure_ascii=False, default=str), field_name=clash[1])
+            continue
         # A row that looks like another format (a messages row inside an Alpaca file) is read as such.
         row_fmt = row_format(obj) or fmt
         try:

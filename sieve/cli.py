@@ -94,6 +94,8 @@ def parse_column_map(items: list[str] | None, flag: str = "--column-map",
         src, sep, dst = item.partition("=")
         if not sep or not src or not dst:
             fail(f"{flag} {item!r}: expected SRC=DST, e.g. {flag} {example}", EXIT_USAGE)
+        if mapping.get(src, dst) != dst:
+            fail(f"{flag} {src!r} is given twice ({src}={mapping[src]}, {item}): map each source once", EXIT_USAGE)
         mapping[src] = dst
     return mapping
 

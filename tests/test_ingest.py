@@ -94,6 +94,21 @@ def test_aliases_column_map_and_prompt_completion(tmp_path):
     assert res.frame.height == 1 and res.frame["format"][0] == "column_map"
 
 
+def test_a_column_map_that_gives_two_fields_one_name_quarantines_those_rows(tmp_path):
+    """Two sources for one field (or a source and a field already so named) in one row: renaming would
+    lose a value, so the row is quarantined naming both; rows with one of them read. Both read paths."""
+    rows = [{"q": "What is two plus two?", "ctx": "Arithmetic.", "a": "Four."},
+            {"q": "Name a primary colour.", "a": "Red."},
+            {"q": "Spell cat.", "instruction": "Spell dog.", "a": "C-A-T."}]
+    cmap = {"q": "instruction", "ctx": "instruction", "a": "output"}
+    for name, given in (("mixed.jsonl", rows), ("clean.jsonl", [rows[0]] * 3)):  # the second: the fast path's shape
+        res = ingest([write_jsonl(tmp_path / name, given)], column_map=cmap)
+        want = [(1, "ctx"), (3, "instruction")] if name == "mixed.jsonl" else [(1, "ctx"), (2, "ctx"), (3, "ctx")]
+        assert [(q.line, q.field) for q in res.quarantine] == want and {q.code for q in res.quarantine} == {"read.column_map"}
+        assert res.frame.height == 3 - len(want)
+    assert "would both become 'instruction'" in res.quarantine[0].error
+
+
 def test_prompt_only_file_is_quarantined_not_dropped():
     res = ingest([DATA / "alpaca_eval" / "alpaca_eval_805_prompts_with_refs.jsonl"])
     assert res.frame.height == 0 and len(res.quarantine) == 805

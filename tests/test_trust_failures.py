@@ -135,6 +135,8 @@ def test_config_folder_and_bad_column_map_destination_exit_2(tmp_path):
     assert proc.returncode == 2 and "is a folder" in proc.stderr
     proc = _sieve("curate", str(ALPACA), "-o", str(tmp_path / "run"), "-m", "question=instrucion")
     assert proc.returncode == 2 and "ingest.column_map" in proc.stderr and "instrucion" in proc.stderr
+    proc = _sieve("curate", str(ALPACA), "-o", str(tmp_path / "run"), "-m", "a=instruction", "-m", "a=output")
+    assert proc.returncode == 2 and "'a' is given twice" in proc.stderr and not (tmp_path / "run").exists()
 
 
 def test_nan_never_reaches_jsonl_and_duplicate_keys_are_flagged_on_both_paths(tmp_path):
