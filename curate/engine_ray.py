@@ -79,6 +79,8 @@ def ray_session(cfg: CurateConfig) -> Iterator[int]:
     for name in ("ray", "ray.data"):  # Ray's notices would interleave with the run's progress; errors still raise
         logging.getLogger(name).setLevel(logging.ERROR)
     started = not ray.is_initialized()
+    if started and address and (why := _unreachable(address)):
+        raise EngineError(f"cannot join the Ray cluster at {address!r}: {why}")  # ray.init would retry forever
     if started:
         kwargs: dict[str, Any] = {"address": address} if address else {"num_cpus": cfg.ray.num_cpus or os.cpu_count(),
                                                                         "include_dashboard": False}
@@ -95,6 +97,21 @@ def ray_session(cfg: CurateConfig) -> Iterator[int]:
     finally:
         if started:
             ray.shutdown()
+
+
+def _unreachable(address: str, timeout: float = 10.0) -> str | None:
+    """Why nothing answers at a ``host:port`` (or ``ray://host:port``) address, else None ("auto" and
+    other forms are left to Ray)."""
+    import socket
+
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not host or not port.isdigit():
+        return None
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as exc:
+        return f"nothing answers at {host}:{port} ({exc.strerror or exc}); is the cluster up (ray start --head)?"
+    return None
 
 
 def _arrow(frame: pl.DataFrame):

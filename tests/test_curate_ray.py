@@ -88,3 +88,16 @@ def test_alpaca_10k_slice(cluster, tmp_path):
     on_ray = run_curate_ray([path], cfg)
     assert len(on_ray.blocks) >= 4  # automatic byte ranges and batches: every CPU had work
     _same(local, on_ray.result)
+
+
+def test_an_address_where_nothing_answers_is_one_line_not_a_hang(tmp_path, capsys):
+    """ray.init retries an unreachable GCS address for ever: the address is tried first, for seconds."""
+    from curate.engine_ray import _unreachable
+
+    assert "nothing answers at 127.0.0.1:1" in _unreachable("127.0.0.1:1")
+    assert _unreachable("auto") is None and "nothing answers" in _unreachable("ray://127.0.0.1:1")
+    f = tmp_path / "in.jsonl"
+    f.write_text("".join(line + "\n" for line in ALPACA.read_text(encoding="utf-8").splitlines()[:20]), encoding="utf-8")
+    assert run(["curate", str(f), "-o", str(tmp_path / "run"), "--engine", "ray", "--ray-address", "127.0.0.1:1"]) == 1
+    assert "cannot join the Ray cluster at '127.0.0.1:1'" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
