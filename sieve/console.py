@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from contextlib import contextmanager
 from collections.abc import Iterator
+from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
@@ -20,6 +21,19 @@ EXIT_NOTHING_READ = 4
 console = Console(stderr=True, highlight=False, soft_wrap=True)
 # results: no markup by default, so a file name or a text with [brackets] prints as it is
 out = Console(highlight=False, soft_wrap=True, markup=False)
+
+
+@contextmanager
+def no_empty_folder_left(folder: Path) -> Iterator[None]:
+    """When the block fails or is interrupted, remove ``folder`` if it did not exist before and is still
+    empty: a command that failed leaves no empty folder it made behind."""
+    existed = folder.exists()
+    try:
+        yield
+    except BaseException:
+        if not existed and folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+        raise
 
 
 @contextmanager

@@ -164,3 +164,14 @@ def test_rows_train_cannot_read_are_named_and_counted_never_silently_dropped(tin
     empty.write_text("", encoding="utf-8")
     res = runner.invoke(app, ["train", str(SAMPLE), "-o", str(tmp_path / "e"), "--model", str(tiny), "--eval", str(empty)])
     assert res.exit_code == 2 and "no eval rows in it" in res.output and "read.empty_file" in res.output, res.output
+
+
+def test_an_ifd_arm_on_a_run_without_scores_is_refused_before_any_work(tiny, tmp_path):  # noqa: F811
+    from train.data import load_conversations
+
+    rows, _ = load_conversations(SAMPLE)
+    run = make_run(tmp_path / "run", rows[:40])
+    out = tmp_path / "curve"
+    res = runner.invoke(app, ["train", str(run), "-o", str(out), "--model", str(tiny), "--curve", "8", "--arm", "ifd"])
+    assert res.exit_code == 2 and "--arm ifd: the run has no IFD scores" in res.output, res.output
+    assert not out.exists()  # the folder the command made is gone with its failure

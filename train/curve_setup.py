@@ -40,6 +40,16 @@ def run_folder(data: str | Path) -> Path | None:
     return path if path.is_dir() and (path / "annotated.parquet").is_file() else None
 
 
+def _has_ifd(run_dir: Path) -> bool:
+    """Whether the curate run scored any row's IFD (``sieve curate --model-signals``)."""
+    import polars as pl
+
+    path = run_dir / "annotated.parquet"
+    if "ifd" not in pl.read_parquet_schema(path):
+        return False
+    return bool(pl.scan_parquet(path).select(pl.col("ifd").is_not_nan().any()).collect().item())
+
+
 def prepare_curve(data: str | Path, cfg: TrainConfig, eval_files: list[str | Path]) -> CurveInputs:
     """Load and split everything a curve needs. Raises :class:`~train.errors.TrainError`s."""
     cc = cfg.curve
@@ -49,6 +59,8 @@ def prepare_curve(data: str | Path, cfg: TrainConfig, eval_files: list[str | Pat
     run_dir = run_folder(data)
     if cc.arms and run_dir is None:
         raise TrainUsageError(f"curve arms {cc.arms} select rows from a curate run; {data} is not one")
+    if "ifd" in cc.arms and not _has_ifd(run_dir):
+        raise TrainUsageError("--arm ifd: the run has no IFD scores; curate it with --model-signals")
     evals, everything = [], []
     if eval_files:
         names = set()

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from curate.errors import EvalSetError, OutputError, SieveError
 from sieve.console import (EXIT_ERROR, EXIT_NOTHING_READ, EXIT_QUARANTINED, EXIT_USAGE, console, fail,
-                           load_config_or_fail, out, progress)
+                           load_config_or_fail, no_empty_folder_left, out, progress)
 from sieve.commands.ingest import report_quarantine
 
 
@@ -57,43 +57,41 @@ def run_curate_command(inputs: list[str], output: Path, config: Path | None, eva
     if memory_limit and cfg.engine == "ray":
         fail("--memory-limit: only with the local engine (Ray workers take their memory from the cluster)", EXIT_USAGE)
     start = time.perf_counter()
-    existed = output.exists()
     try:
-        if cfg.engine == "ray":
-            from curate.engine_ray import check_supported
-
-            check_supported(cfg)  # a missing Ray or an unsupported flag fails before anything starts
-        prepare_output(output)  # before any work: a bad -o fails in a second, not after the pipeline
-        with run_lock(output), progress() as bar:
-            tasks: dict[str, int] = {}
-            stage_start: dict[str, float] = {}
-
-            def hook(name: str, done: int, total: int) -> None:
-                if name not in tasks:
-                    tasks[name] = bar.add_task(f"{name:<12}", total=max(total, 1), rate="")
-                    stage_start[name] = time.perf_counter()
-                elapsed = time.perf_counter() - stage_start[name]
-                rate = f"{done / elapsed:,.0f} rows/s" if elapsed > 0 and done else ""
-                bar.update(tasks[name], completed=done, total=max(total, 1), rate=rate)
-
-            # the output folder is never read back as input, even when it sits inside an input folder
+        with no_empty_folder_left(output):  # a failed or interrupted run leaves no empty folder it made
             if cfg.engine == "ray":
-                from curate.engine_ray import run_curate_ray, write_parts
+                from curate.engine_ray import check_supported
 
-                with spill_space(output) as spill:  # the driver's copy of the blocks, a block at a time
-                    result = run_curate_ray(inputs, cfg, eval_files, hook=hook, exclude=[output], spill=spill).result
-                    man = write_outputs(result, output, extra=lambda stage: write_parts(result.parts or [], stage / "annotated"))
-                    unknown = unknown_roles(result.frame)
-            else:
-                with spill_space(output) as spill:  # a streamed run's chunks, removed once the outputs are written
-                    result = curate_local(inputs, cfg, spill, eval_files, hook=hook, exclude=[output])
-                    man = write_outputs(result, output)
-                    unknown = unknown_roles(result.frame)
-    except (KeyboardInterrupt, SieveError) as exc:
-        if not existed and output.is_dir() and not any(output.iterdir()):
-            output.rmdir()  # a run that failed or was interrupted leaves no empty folder it made behind
-        if isinstance(exc, KeyboardInterrupt):
-            raise  # sieve.cli.run says it in one line, exit 130
+                check_supported(cfg)  # a missing Ray or an unsupported flag fails before anything starts
+            prepare_output(output)  # before any work: a bad -o fails in a second, not after the pipeline
+            with run_lock(output), progress() as bar:
+                tasks: dict[str, int] = {}
+                stage_start: dict[str, float] = {}
+
+                def hook(name: str, done: int, total: int) -> None:
+                    if name not in tasks:
+                        tasks[name] = bar.add_task(f"{name:<12}", total=max(total, 1), rate="")
+                        stage_start[name] = time.perf_counter()
+                    elapsed = time.perf_counter() - stage_start[name]
+                    rate = f"{done / elapsed:,.0f} rows/s" if elapsed > 0 and done else ""
+                    bar.update(tasks[name], completed=done, total=max(total, 1), rate=rate)
+
+                # the output folder is never read back as input, even when it sits inside an input folder
+                if cfg.engine == "ray":
+                    from curate.engine_ray import run_curate_ray, write_parts
+
+                    with spill_space(output) as spill:  # the driver's copy of the blocks, a block at a time
+                        result = run_curate_ray(inputs, cfg, eval_files, hook=hook, exclude=[output],
+                                                spill=spill).result
+                        man = write_outputs(result, output,
+                                            extra=lambda stage: write_parts(result.parts or [], stage / "annotated"))
+                        unknown = unknown_roles(result.frame)
+                else:
+                    with spill_space(output) as spill:  # a streamed run's chunks, removed once the outputs are written
+                        result = curate_local(inputs, cfg, spill, eval_files, hook=hook, exclude=[output])
+                        man = write_outputs(result, output)
+                        unknown = unknown_roles(result.frame)
+    except SieveError as exc:  # (Ctrl-C goes on to sieve.cli.run: one line, exit 130)
         from train.errors import TrainUsageError  # a --model that cannot be loaded is a usage error
 
         fail(str(exc), EXIT_USAGE if isinstance(exc, (OutputError, EvalSetError, TrainUsageError)) else EXIT_ERROR)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from sieve.console import EXIT_USAGE, console, fail, load_config_or_fail, out, progress
+from sieve.console import EXIT_USAGE, console, fail, load_config_or_fail, no_empty_folder_left, out, progress
 
 
 def parse_sizes(curve: str) -> list | None:
@@ -45,7 +45,7 @@ def run_curve_command(data: Path, output: Path, model, eval_files: list[Path], c
     from train.errors import TrainUsageError
 
     try:
-        with progress() as bar:
+        with no_empty_folder_left(output), progress() as bar:
             task = bar.add_task("learning curve", total=None, rate="")
 
             def hook(event: str, p: dict) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from curate.errors import SieveError
-from sieve.console import EXIT_ERROR, EXIT_USAGE, fail, out
+from sieve.console import EXIT_ERROR, EXIT_USAGE, fail, no_empty_folder_left, out
 
 
 def run_select(run_dir: Path, budget: str, strategy: str, seed: int, max_length: int | None, output: Path | None,
@@ -16,18 +16,14 @@ def run_select(run_dir: Path, budget: str, strategy: str, seed: int, max_length:
     from train.errors import TrainUsageError
 
     dest = output or run_dir / f"select-{strategy}-{budget.replace(' ', '')}"
-    existed = dest.exists()
     try:
-        b = Budget.parse(budget)
-        if output is not None:  # before any work, as sieve curate does: a bad -o fails in a second
-            prepare_output(output)  # (the default, inside the run folder, is checked by write_selection)
-        sel = select(run_dir, strategy, b, seed, max_length, model=model)
-        man = write_selection(sel, dest, run_dir)
-    except (KeyboardInterrupt, SieveError) as exc:
-        if not existed and dest.is_dir() and not any(dest.iterdir()):
-            dest.rmdir()  # a selection that failed leaves no empty folder it made behind
-        if isinstance(exc, KeyboardInterrupt):
-            raise
+        with no_empty_folder_left(dest):
+            b = Budget.parse(budget)
+            if output is not None:  # before any work, as sieve curate does: a bad -o fails in a second
+                prepare_output(output)  # (the default, inside the run folder, is checked by write_selection)
+            sel = select(run_dir, strategy, b, seed, max_length, model=model)
+            man = write_selection(sel, dest, run_dir)
+    except SieveError as exc:
         fail(str(exc), EXIT_USAGE if isinstance(exc, (SelectError, TrainUsageError, OutputError)) else EXIT_ERROR)
     out.print(f"sieve select: {man['selected']:,} of {man['pool']:,} rows, {man['tokens']:,} tokens, "
               f"strategy {strategy} (seed {seed}) -> {dest}/selected.jsonl")

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import typer
 
-from sieve.console import EXIT_QUARANTINED, EXIT_USAGE, console, fail, load_config_or_fail, out, progress
+from sieve.console import (EXIT_QUARANTINED, EXIT_USAGE, console, fail, load_config_or_fail, no_empty_folder_left,
+                           out, progress)
 
 
 def _config(config: Path | None, **overrides):
@@ -36,7 +37,7 @@ def run_train_command(data, output, model, eval_file, config, epochs, max_steps,
 
     rank = env_rank()
     try:
-        with progress(disable=rank != 0) as bar:
+        with no_empty_folder_left(output), progress(disable=rank != 0) as bar:
             task = bar.add_task("training", total=None, rate="")
 
             def hook(event: str, p: dict) -> None:
