@@ -68,7 +68,32 @@ def load_config_or_fail(loader, path, **overrides):
     except OSError as exc:
         fail(f"-c {path}: cannot read the config file ({exc.strerror or exc})", EXIT_USAGE)
     except pydantic.ValidationError as exc:
+        given = {key for key, value in overrides.items() if value is not None}
+        flagged = [e for e in exc.errors() if _key_of(e["loc"], given)]
+        if flagged:  # a value a flag set: name the flag, not a config file that may be fine
+            fail("; ".join(f"{_flag(_key_of(e['loc'], given))} {_shown(e['input'])}: {e['msg']}" for e in flagged),
+                 EXIT_USAGE)
         errs = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in exc.errors())
         fail(f"{path or 'config'}: invalid config: {errs}", EXIT_USAGE)
     except ValueError as exc:  # tomllib.TOMLDecodeError is a ValueError
         fail(f"{path}: {exc}", EXIT_USAGE)
+
+
+# config keys whose flag is not "--" + the key's last part
+_FLAGS = {"curve.sizes": "--curve", "curve.arms": "--arm", "memory.limit": "--memory-limit",
+          "model_signals.enabled": "--model-signals", "model_signals.model": "--model", "dedup.semantic": "--semantic",
+          "ray.address": "--ray-address", "ingest.role_map": "--role-map", "double_review": "--double-review"}
+
+
+def _key_of(loc: tuple, given: set[str]) -> str | None:
+    """The override key (``"curve.sizes"``) an error location falls under, if a flag gave it."""
+    parts = [str(x) for x in loc]
+    return next((".".join(parts[:n]) for n in (2, 1) if ".".join(parts[:n]) in given), None)
+
+
+def _flag(key: str) -> str:
+    return _FLAGS.get(key, "--" + key.rpartition(".")[2].replace("_", "-"))
+
+
+def _shown(value) -> str:
+    return repr(value) if isinstance(value, str) else str(value)
