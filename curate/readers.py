@@ -85,6 +85,8 @@ def read_file(path: str | Path) -> RawRows:
         _read_json_array(data, out)
     else:
         _read_jsonl(data, out)
+    if not out.rows and not out.quarantine:  # [], {"data": []}, a CSV of headers, a Parquet of no rows
+        out.bad(None, "read.empty_file", "the file holds no rows")
     return out
 
 

@@ -156,3 +156,12 @@ def test_tsv_and_lines_ended_by_cr_alone(tmp_path):
     mac.write_bytes(b"\r".join(json.dumps({**GOOD, "output": f"Colour {i}."}).encode() for i in range(3)) + b"\r")
     raw = read_file(mac)
     assert [line for line, _ in raw.rows] == [1, 2, 3] and raw.quarantine == []
+
+
+@pytest.mark.parametrize("name, text", [("a.json", "[]"), ("w.json", '{"data": []}'), ("h.csv", "instruction,output\n")])
+def test_a_file_that_holds_no_rows_says_so(tmp_path, name, text):
+    """Nothing read and nothing quarantined would leave 'nothing could be read' with an empty quarantine."""
+    f = tmp_path / name
+    f.write_text(text, encoding="utf-8")
+    raw = read_file(f)
+    assert raw.rows == [] and [(q.code, q.error) for q in raw.quarantine] == [("read.empty_file", "the file holds no rows")]
