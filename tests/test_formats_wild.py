@@ -131,3 +131,12 @@ def test_a_conversation_that_calls_tools_is_quarantined_whole(tmp_path):
     assert [(q.line, q.code, q.field, json.loads(q.raw)) for q in res.quarantine] == [
         (1, "read.tool_call", "messages[1].tool_calls", rows[0]), (2, "read.tool_call", "messages[1].tool_calls", rows[1]),
         (3, "read.tool_call", "messages[1].function_call", rows[2])]
+
+
+def test_inspect_exits_as_ingest_does(tmp_path):
+    good = tmp_path / "good.jsonl"
+    good.write_text("".join(json.dumps(r) + "\n" for r in LIMA_ROWS), encoding="utf-8")
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("{not json\n", encoding="utf-8")
+    assert [run(["inspect", str(p)]) for p in (good, bad)] == [0, 4]
+    assert run(["inspect", str(good), str(bad)]) == 3

@@ -12,7 +12,7 @@ from rich.table import Table
 from curate.errors import SieveError
 from curate.formats import describe_mapping
 from curate.ingest import FileSummary, IngestResult, ingest, write_quarantine
-from sieve.console import EXIT_NOTHING_READ, EXIT_QUARANTINED, EXIT_USAGE, console, fail, out, progress
+from sieve.console import EXIT_NOTHING_READ, EXIT_USAGE, console, fail, out, progress
 
 
 def _ingest_with_progress(inputs: list[str], column_map: dict[str, str]) -> IngestResult:
@@ -114,4 +114,4 @@ def run_inspect(inputs: list[str], column_map: dict[str, str], examples: int) ->
             out.print(f"[dim]line {row['source_line']}[/]", markup=True)
             out.print(json.dumps(row["messages"], ensure_ascii=False, indent=1)[:800], markup=False)
     report_quarantine(result, Path("(not written by inspect)"))
-    return EXIT_QUARANTINED if result.quarantine else 0
+    return result.exit_code  # as ingest and curate: 0, 3 with quarantined input, 4 when nothing was read
