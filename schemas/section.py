@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
@@ -20,5 +20,21 @@ class Section(BaseModel):
     @classmethod
     def _none_strings(cls, data: Any) -> Any:
         if isinstance(data, dict):
-            return {k: (None if isinstance(v, str) and v.lower() == "none" else v) for k, v in data.items()}
+            data = {k: (None if isinstance(v, str) and v.lower() == "none" else v) for k, v in data.items()}
+            for key, value in data.items():
+                _check_kind(cls, key, value)
         return data
+
+
+def _check_kind(cls: type[BaseModel], key: str, value: Any) -> None:
+    """A switch takes true or false, a number no true or false: pydantic would read "yes" as true and
+    true as 1, so a typo in a TOML file would pass as a setting nobody meant."""
+    field = cls.model_fields.get(key)
+    if field is None or value is None:
+        return
+    kinds = set(get_args(field.annotation)) or {field.annotation}
+    kinds.discard(type(None))
+    if kinds == {bool} and not isinstance(value, bool):
+        raise ValueError(f"{key}: expected true or false, got {value!r}")
+    if kinds and kinds <= {int, float} and isinstance(value, bool):
+        raise ValueError(f"{key}: expected a number, got {value!r}")

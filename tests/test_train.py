@@ -130,6 +130,17 @@ def test_config_errors_name_the_field(tmp_path):
     cfg = load_train_config(toml)
     assert cfg.lora.r == 8 and cfg.lora.to_peft().target_modules == "all-linear"
     assert cfg.max_grad_norm is None and cfg.lora.bias == "none"  # "none" switches the clip off, names stay
+    # a switch takes true or false and a number no true or false (pydantic alone reads "yes" as true, true as 1)
+    for text, says in (("batch_size = true", "batch_size: expected a number, got True"),
+                       ("qlora = 'yes'", "qlora: expected true or false, got 'yes'"),
+                       ("[curve]\nseeds = false", "seeds: expected a number, got False")):
+        toml.write_text(text + "\n")
+        with pytest.raises(pydantic.ValidationError, match=says):
+            load_train_config(toml)
+    from schemas.config import CurateConfig
+
+    with pytest.raises(pydantic.ValidationError, match="enabled: expected true or false, got 'yes'"):
+        CurateConfig.model_validate({"model_signals": {"enabled": "yes"}})
 
 
 def test_qlora_without_cuda_is_a_clear_error(tiny):

@@ -136,7 +136,7 @@ def test_config_folder_and_bad_column_map_destination_exit_2(tmp_path):
     proc = _sieve("curate", str(ALPACA), "-o", str(tmp_path / "run"), "-m", "question=instrucion")
     assert proc.returncode == 2 and "--column-map" in proc.stderr and "instrucion" in proc.stderr
     cfg = tmp_path / "fine.toml"
-    cfg.write_text("[signals]\nmin_response_chars = 5\n", encoding="utf-8")
+    cfg.write_text("[rules]\nmin_response_chars = 5\n", encoding="utf-8")
     proc = _sieve("curate", str(ALPACA), "-o", str(tmp_path / "run"), "-c", str(cfg), "--engine", "spark")
     assert proc.returncode == 2 and "--engine 'spark'" in proc.stderr and "fine.toml" not in proc.stderr
     proc = _sieve("curate", str(ALPACA), "-o", str(tmp_path / "run"), "-m", "a=instruction", "-m", "a=output")
