@@ -74,6 +74,11 @@ def test_training_into_the_curate_run_folder_is_refused(tiny, tmp_path):  # noqa
     res = runner.invoke(app, ["train", str(run), "-o", str(run), "--model", str(tiny)])
     assert res.exit_code == 2 and "curate run folder" in res.output and "Traceback" not in res.output
     assert (run / "manifest.json").read_bytes() == manifest and not (run / "adapter").exists()
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "manifest.json").write_text('{"tool": "my experiment tracker"}')
+    with pytest.raises(TrainUsageError, match="whose manifest.json another tool wrote \\('my experiment tracker'\\)"):
+        train(tiny, mine)
 
 
 def test_files_sieve_train_did_not_write_are_never_replaced_or_removed(tiny, tmp_path):  # noqa: F811

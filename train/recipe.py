@@ -98,8 +98,11 @@ def check_output(out: Path, data: str | Path, *, ranks_coordinated: bool = False
                               "on several processes)")
     if out.exists() and not out.is_dir():
         raise TrainUsageError(f"-o {out}: a file is there; -o must be a folder")
-    if out.is_dir() and is_curate_run(out) and _manifest_tool(out) != "sieve train":
-        raise TrainUsageError(f"-o {out}: a sieve curate run folder; training would overwrite its manifest.json. "
+    tool = _manifest_tool(out) if out.is_dir() else None
+    if out.is_dir() and is_curate_run(out) and tool != "sieve train":
+        what = ("a sieve curate run folder" if tool is None or str(tool).startswith("sieve curate")
+                else f"a folder whose manifest.json another tool wrote ({tool!r})")
+        raise TrainUsageError(f"-o {out}: {what}; training would overwrite its manifest.json. "
                               f"Choose another -o (e.g. {out.name}-lora)")
     data = Path(data)
     if data.is_dir() and (out.resolve() == data.resolve() or data.resolve() in out.resolve().parents):
