@@ -174,7 +174,8 @@ def test_a_time_budget_plans_the_curve_or_warns_that_it_will_not_fit(tiny, run, 
     said = []
     cfg = cfg_for(tiny, sizes=[8], seeds=1, generation_prompts=0, budget_minutes=0.001)
     run_curve(run, tmp_path / "given", cfg, say=said.append)
-    assert any("WARNING: more than the" in line for line in said), said  # sizes given: estimated and warned
+    # sizes given: estimated and warned, the budget shown as given (it read "the 0-minute budget")
+    assert any("WARNING: more than the 0.001-minute budget" in line for line in said), said
     said.clear()
     result = run_curve(run, tmp_path / "planned", cfg, say=said.append, plan_sizes=True)
     plan = json.loads((tmp_path / "planned" / "curve_plan.json").read_text())

@@ -40,11 +40,16 @@ def pick_sizes_and_seeds(costs: Costs, budget_s: float, largest: int) -> tuple[l
             if len(sizes) >= 2 or (seeds == 2 and start == 0 and sizes):
                 est = costs.total_seconds(sizes, seeds)
                 return sizes, seeds, (f"plan: sizes {', '.join(map(str, sizes))} x {seeds} seeds x {len(costs.row_tokens)} "
-                                      f"arms, estimated {est / 60:.0f} of {budget_s / 60:.0f} minutes")
+                                      f"arms, estimated {_minutes(est)} of {_minutes(budget_s)} minutes")
     sizes = ladder[:1]
     est = costs.total_seconds(sizes, 2)
-    return sizes, 2, (f"plan: even the smallest curve (size {sizes[0]}, 2 seeds) needs about {est / 60:.0f} "
-                      f"minutes, more than the {budget_s / 60:.0f} given; running it anyway")
+    return sizes, 2, (f"plan: even the smallest curve (size {sizes[0]}, 2 seeds) needs about {_minutes(est)} "
+                      f"minutes, more than the {_minutes(budget_s)} given; running it anyway")
+
+
+def _minutes(seconds: float) -> str:
+    """Minutes as a reader wants them: whole from 10 on, else to two significant digits (never "0")."""
+    return f"{seconds / 60:.0f}" if seconds >= 600 else f"{seconds / 60:.2g}"
 
 
 def describe(costs: Costs, sizes: list[int], seeds: int, budget_s: float | None) -> str:
@@ -53,5 +58,5 @@ def describe(costs: Costs, sizes: list[int], seeds: int, budget_s: float | None)
             f"(training {costs.train_tokens_per_s:,.0f} tokens/s; {costs.fixed_s:.0f} s of evaluation and sampling "
             "per point)")
     if budget_s is not None and est > budget_s:
-        line += f"; WARNING: more than the {budget_s / 60:.0f}-minute budget (finished points are kept: re-run to resume)"
+        line += f"; WARNING: more than the {_minutes(budget_s)}-minute budget (finished points are kept: re-run to resume)"
     return line
