@@ -53,7 +53,7 @@ def fast_jsonl_bytes(data: bytes, path: Path, column_map: dict[str, str]) -> Fas
     if has_lone_escape(data):  # polars reads half a surrogate pair as NUL: the row-by-row path quarantines it
         return None
     try:
-        df = pl.read_ndjson(data)
+        df = pl.read_ndjson(data, infer_schema_length=None)  # every row: a key first seen late is never dropped
     except Exception:  # any parse problem: the row-by-row path reports it precisely
         return None
     if column_map:

@@ -109,6 +109,20 @@ def test_a_column_map_that_gives_two_fields_one_name_quarantines_those_rows(tmp_
     assert "would both become 'instruction'" in res.quarantine[0].error
 
 
+def test_a_key_first_seen_late_in_a_file_is_never_dropped(tmp_path):
+    """polars infers columns from the first 100 rows by default: an input, or a column-map clash, first
+    met at row 151 must still be read (or quarantined), on the fast path as on any other."""
+    rows = [json.loads(line) for line in ALPACA.read_text(encoding="utf-8").splitlines()[:200]]
+    plain = [{"instruction": r["instruction"], "output": r["output"]} for r in rows[:150]]
+    late = {"instruction": "Translate this to English.", "input": "Bonjour le monde", "output": "Hello world"}
+    res = ingest([write_jsonl(tmp_path / "late.jsonl", plain + [late])])
+    assert res.quarantine == [] and res.frame["messages"][150].to_list()[0]["content"] == (
+        "Translate this to English.\n\nBonjour le monde")
+    qa = [{"q": r["instruction"], "a": r["output"]} for r in plain] + [{"q": "Spell cat.", "ctx": "Spelling.", "a": "C-A-T."}]
+    res = ingest([write_jsonl(tmp_path / "qa.jsonl", qa)], column_map={"q": "instruction", "ctx": "instruction", "a": "output"})
+    assert [(q.line, q.code) for q in res.quarantine] == [(151, "read.column_map")] and res.frame.height == 150
+
+
 def test_prompt_only_file_is_quarantined_not_dropped():
     res = ingest([DATA / "alpaca_eval" / "alpaca_eval_805_prompts_with_refs.jsonl"])
     assert res.frame.height == 0 and len(res.quarantine) == 805
