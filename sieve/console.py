@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,7 +32,8 @@ def no_empty_folder_left(folder: Path) -> Iterator[None]:
         yield
     except BaseException:
         if not existed and folder.is_dir() and not any(folder.iterdir()):
-            folder.rmdir()
+            with suppress(OSError):  # another process (a torchrun rank) may remove it first: keep the real error
+                folder.rmdir()
         raise
 
 

@@ -175,10 +175,14 @@ def test_a_stateful_rotary_embedding_is_never_called_from_two_workers():
     seqs = _seqs([40, 20, 70, 12, 50, 33, 64, 9], seed=5)  # rows past 32 positions make the module grow its angles
     batches = token_batches([len(s[0]) for s in seqs], 128)
     serial = {i: loss for b in batches for i, loss in zip(b, _batch_losses(dynamic, [seqs[i] for i in b], 0, "cpu"))}
+    callers = set()
+    hook = dynamic.model.rotary_emb.register_forward_hook(lambda *_: callers.add(threading.get_ident()))
     threads = torch.get_num_threads()
     torch.set_num_threads(max(2, MAX_WORKERS))  # workers would run at once here, were they allowed
     try:
         got = mean_losses(dynamic, seqs, 0, "cpu", batch_tokens=128)
     finally:
         torch.set_num_threads(threads)
+        hook.remove()
+    assert callers == {threading.get_ident()} and len(batches) > 1  # every batch's rotary call, in this thread
     assert got == [serial[i] for i in range(len(seqs))]

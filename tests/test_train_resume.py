@@ -145,9 +145,12 @@ def test_generate_with_a_folder_that_is_no_adapter_is_one_line(tmp_path):
     (["--curve", "auto"], "add --budget-minutes"),
     (["--curve", "8", "--max-steps", "1"], "--max-steps: a single-run option"),
     (["--curve", "8", "--merge", "--qlora"], "--qlora, --merge: single-run options"),
+    (["--curve", "8", "-c", "MAX_STEPS_TOML"], "max_steps: single-run settings"),
 ])
 def test_curve_flags_that_cannot_work_are_refused_before_any_work(tiny, tmp_path, args, says):  # noqa: F811
     out = tmp_path / "curve"
+    (tmp_path / "steps.toml").write_text("max_steps = 3\n")
+    args = [str(tmp_path / "steps.toml") if a == "MAX_STEPS_TOML" else a for a in args]
     res = runner.invoke(app, ["train", str(SAMPLE), "-o", str(out), "--model", str(tiny), *args])
     assert res.exit_code == 2 and says in res.output and "Traceback" not in res.output, res.output
     assert not out.exists()
@@ -165,6 +168,8 @@ def test_rows_train_cannot_read_are_named_and_counted_never_silently_dropped(tin
     assert f"{mixed}:4: read.json_syntax" in res.output.replace("\n", "")
     data = json.loads((out / "manifest.json").read_text())["data"]
     assert data["unreadable"] == 2 and data["rows"] == 12
+    res = runner.invoke(app, ["train", str(mixed), "-o", str(out), "--model", str(tiny), "--max-steps", "1"])
+    assert res.exit_code == 3 and "could not be read" in res.output and "nothing to do" in res.output  # a re-run
     empty = tmp_path / "empty.jsonl"
     empty.write_text("", encoding="utf-8")
     res = runner.invoke(app, ["train", str(SAMPLE), "-o", str(tmp_path / "e"), "--model", str(tiny), "--eval", str(empty)])
@@ -178,5 +183,5 @@ def test_an_ifd_arm_on_a_run_without_scores_is_refused_before_any_work(tiny, tmp
     run = make_run(tmp_path / "run", rows[:40])
     out = tmp_path / "curve"
     res = runner.invoke(app, ["train", str(run), "-o", str(out), "--model", str(tiny), "--curve", "8", "--arm", "ifd"])
-    assert res.exit_code == 2 and "--arm ifd: the run has no IFD scores" in res.output, res.output
+    assert res.exit_code == 2 and "(--arm ifd): the run has no IFD scores" in res.output, res.output
     assert not out.exists()  # the folder the command made is gone with its failure

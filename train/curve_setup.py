@@ -60,7 +60,7 @@ def prepare_curve(data: str | Path, cfg: TrainConfig, eval_files: list[str | Pat
     if cc.arms and run_dir is None:
         raise TrainUsageError(f"curve arms {cc.arms} select rows from a curate run; {data} is not one")
     if "ifd" in cc.arms and not _has_ifd(run_dir):
-        raise TrainUsageError("--arm ifd: the run has no IFD scores; curate it with --model-signals")
+        raise TrainUsageError("the ifd arm (--arm ifd): the run has no IFD scores; curate it with --model-signals")
     evals, everything = [], []
     if eval_files:
         names = set()

@@ -228,8 +228,9 @@ def token_counts(tok, conversations: list[list[dict]]) -> list[int | None]:
     """How many tokens each conversation takes in training, before any cut (the length :func:`encode`
     gives), or None where training cannot use it (no assistant turn). One render per conversation and one
     batched tokenizer call, where :func:`encode` renders every prefix to find the assistant spans: for
-    counting a whole data set (``sieve select``). A template that cannot mask raises
-    :class:`MaskingError`, as :func:`encode` would."""
+    counting a whole data set (``sieve select``). The masking check runs on the first usable
+    conversation only (:class:`MaskingError`; training checks every row), and a row whose assistant
+    turns cover no token is counted (training drops it as ``no_trained_tokens``)."""
     msgs = [[{"role": m["role"], "content": m["content"]} for m in c] for c in conversations]
     usable = [i for i, c in enumerate(msgs) if any(m["role"] == "assistant" for m in c)]
     if not usable:

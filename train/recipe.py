@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
 
+from curate.atomic import atomic_write_text
 from schemas.train_config import TrainConfig
 from train import checkpoint, distributed
 from train.data import EncodedSet, encode_all, is_curate_run, load_conversations, preflight, unreadable_note
@@ -221,6 +222,8 @@ def _run_train(data, out: Path, cfg: TrainConfig, eval_file, hook: Hook | None, 
     resuming = finished is None and checkpoint.check(out / "checkpoints", fp) is not None  # before weights load
     _same_on_every_rank(dist, {"data": fp["data"], "eval rows": fp["eval"], "model": fp["model"],
                                "finished run in -o": finished is not None, "checkpoint in -o": resuming})
+    for note in prep.notes:  # a re-run of a finished run says them too: its exit code (3) does
+        say(f"warning: {note}")
     if finished is not None:
         say(f"{out} already holds this run, finished: nothing to do (pass --overwrite to train it again)")
         return finished
@@ -229,8 +232,6 @@ def _run_train(data, out: Path, cfg: TrainConfig, eval_file, hook: Hook | None, 
         f"{cfg.max_length} tokens, {prep.train.truncated} truncated, {prep.train.dropped_unusable} unusable, "
         f"{prep.data_info['eval_overlap_removed']} left out as eval rows); "
         f"eval: {len(evals) if evals else 0} rows")
-    for note in prep.notes:
-        say(f"warning: {note}")
     say(f"masking check passed: {prep.trained_share:.1%} of tokens carry loss (assistant turns only)")
     model, trainable, total = lora_model(prep.model_dir, cfg, device)
     say(f"LoRA: {trainable:,} trainable parameters of {total:,} ({trainable / total:.2%}); device {device}"
@@ -238,7 +239,8 @@ def _run_train(data, out: Path, cfg: TrainConfig, eval_file, hook: Hook | None, 
         f"{'bf16 autocast' if use_bf16(cfg, device) else 'fp32'}")
     metrics = out / "metrics.jsonl"
     if dist.main:  # the other ranks never read these two
-        (out / "train_config.json").write_text(cfg.model_dump_json(indent=2))
+        # whole or not at all: a killed run's settings are what mark the folder as sieve train's (output_owner)
+        atomic_write_text(out / "train_config.json", cfg.model_dump_json(indent=2))
         if not resuming:
             metrics.unlink(missing_ok=True)  # lines of a run killed before its first checkpoint
 

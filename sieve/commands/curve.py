@@ -28,10 +28,14 @@ def run_curve_command(data: Path, output: Path, model, eval_files: list[Path], c
 
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     sizes = parse_sizes(curve) if curve else None
-    plan = budget_minutes is not None and sizes is None and seeds is None
     cfg = load_config_or_fail(load_train_config, config, model=model, epochs=epochs, **{
         "curve.seeds": seeds, "curve.sizes": sizes, "curve.arms": arms or None, "curve.match": match,
         "curve.budget_minutes": budget_minutes})
+    plan = cfg.curve.budget_minutes is not None and sizes is None and seeds is None  # the budget: flag or -c file
+    single = [key for key in ("max_steps", "merge") if getattr(cfg, key)]
+    if single:
+        fail(f"-c {config}: {', '.join(single)}: single-run settings; a curve trains each point for its epochs and "
+             "keeps no adapter (remove them for --curve)", EXIT_USAGE)
     if cfg.curve.budget_minutes is None and sizes is None and "sizes" not in cfg.curve.model_fields_set:
         fail("--curve auto plans its sizes and seeds from --budget-minutes: add --budget-minutes N, or give "
              "sizes (--curve 50,100,200)", EXIT_USAGE)
