@@ -70,12 +70,12 @@ def load_config_or_fail(loader, path, **overrides):
         fail(f"-c {path}: cannot read the config file ({exc.strerror or exc})", EXIT_USAGE)
     except pydantic.ValidationError as exc:
         given = {key for key, value in overrides.items() if value is not None}
-        flagged = [e for e in exc.errors() if _key_of(e["loc"], given)]
-        if flagged:  # a value a flag set: name the flag, not a config file that may be fine
-            fail("; ".join(f"{_flag(_key_of(e['loc'], given))} {_shown(e['input'])}: {e['msg']}" for e in flagged),
-                 EXIT_USAGE)
-        errs = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in exc.errors())
-        fail(f"{path or 'config'}: invalid config: {errs}", EXIT_USAGE)
+        # a value a flag set is named by its flag, not by a config file that may be fine
+        flagged = [f"{_flag(_key_of(e['loc'], given))} {_shown(e['input'])}: {e['msg']}"
+                   for e in exc.errors() if _key_of(e["loc"], given)]
+        errs = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}"
+                         for e in exc.errors() if not _key_of(e["loc"], given))
+        fail("; ".join(flagged + ([f"{path or 'config'}: invalid config: {errs}"] if errs else [])), EXIT_USAGE)
     except ValueError as exc:  # tomllib.TOMLDecodeError is a ValueError
         fail(f"{path}: {exc}", EXIT_USAGE)
 
@@ -97,4 +97,9 @@ def _flag(key: str) -> str:
 
 
 def _shown(value) -> str:
+    """A flag's value as it was typed: 'abc', 0, q=instrucion, 50,100."""
+    if isinstance(value, dict):
+        return ",".join(f"{k}={v}" for k, v in value.items())
+    if isinstance(value, list):
+        return ",".join(map(str, value))
     return repr(value) if isinstance(value, str) else str(value)
