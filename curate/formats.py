@@ -191,8 +191,8 @@ def _chat(row: Mapping[str, Any], key: str, role_key: str | None, content_key: s
         calls = next((k for k in TOOL_CALL_KEYS if turn.get(k)), None)
         if calls is not None:  # a turn's text alone would train on a conversation with its tool calls cut out
             raise RowError(f"{key}[{i}] calls a tool ('{calls}'): Sieve does not curate tool-calling "
-                           "conversations yet, so the row is quarantined, never kept without its calls", field=f"{key}[{i}].{calls}",
-                           code="read.tool_call")
+                           "conversations yet, so the row is quarantined, never kept without its calls",
+                           field=f"{key}[{i}].{calls}", code="read.tool_call")
         role = turn.get(rk)
         if role is None:
             raise RowError(f"{key}[{i}] has no role: keys {sorted(turn)}; Sieve reads a role from "
