@@ -98,6 +98,8 @@ def test_an_address_where_nothing_answers_is_one_line_not_a_hang(tmp_path, capsy
     assert _unreachable("auto") is None and "nothing answers" in _unreachable("ray://127.0.0.1:1")
     f = tmp_path / "in.jsonl"
     f.write_text("".join(line + "\n" for line in ALPACA.read_text(encoding="utf-8").splitlines()[:20]), encoding="utf-8")
+    if ray.is_initialized():  # an earlier test's session: a run joins it instead of the address (as a driver would)
+        ray.shutdown()
     assert run(["curate", str(f), "-o", str(tmp_path / "run"), "--engine", "ray", "--ray-address", "127.0.0.1:1"]) == 1
     assert "cannot join the Ray cluster at '127.0.0.1:1'" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
