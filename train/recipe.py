@@ -143,7 +143,8 @@ def output_owner(out: Path) -> str | None:
         settings = json.loads((out / "train_config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    return "train" if isinstance(settings, dict) and {"model", "lora", "max_length", "curve"} <= set(settings) else None
+    # the keys every release's settings file has had (the [curve] section came later)
+    return "train" if isinstance(settings, dict) and {"model", "lora", "max_length"} <= set(settings) else None
 
 
 def _manifest_tool(folder: Path) -> str | None:
