@@ -233,8 +233,9 @@ def train(
         ignored = [flag for flag, given in (("--max-steps", max_steps is not None), ("--qlora", qlora),
                                             ("--merge", merge)) if given]
         if ignored:
-            fail(f"{', '.join(ignored)}: {'single-run options' if len(ignored) > 1 else 'a single-run option'}; a curve trains each point for --epochs and keeps no "
-                 "adapter (leave them out, or leave out --curve)", EXIT_USAGE)
+            what = "single-run options" if len(ignored) > 1 else "a single-run option"
+            fail(f"{', '.join(ignored)}: {what}; a curve trains each point for --epochs and keeps no adapter "
+                 "(leave them out, or leave out --curve)", EXIT_USAGE)
 
         raise typer.Exit(run_curve_command(data, output, model, eval_files, config, curve or "auto", seeds, epochs,
                                            arm or [], match, budget_minutes, overwrite=overwrite))
