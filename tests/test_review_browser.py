@@ -81,10 +81,18 @@ def open_as(browser, url: str, name: str):
 
     page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
     page.goto(url)
-    page.get_by_label("Reviewer name").fill(name)
-    page.get_by_label("Reviewer name").press("Enter")  # submits the sign-in form
+    sign_in(page, name)
     expect(page.get_by_text(re.compile(r"^row \d+ of "))).to_be_visible(timeout=WAIT)
     return page
+
+
+def sign_in(page, name: str) -> None:
+    """Type the name and press Enter (which submits the sign-in form) once the page's first run has
+    finished: a key pressed while a script run is still going is lost (seen after a reload)."""
+    page.get_by_label("Reviewer name").wait_for(timeout=WAIT)  # the run that draws the form has started
+    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=WAIT)
+    page.get_by_label("Reviewer name").fill(name)
+    page.get_by_label("Reviewer name").press("Enter")
 
 
 def shown(page, con) -> dict:
@@ -261,8 +269,7 @@ def test_races_between_two_reviewers(served, browser):
     r3, bobs = shown(tab1, con), shown(bob, con)
     open_fix(tab1)  # Ada opens the form first (a rerun: it shows the row as stored and renews her lease)
     bob.reload()  # a reload is a new session: sign in afresh; the old session's row is freed at once
-    bob.get_by_label("Reviewer name").fill("Bob")
-    bob.get_by_label("Reviewer name").press("Enter")
+    sign_in(bob, "Bob")
     assert shown(bob, con)["id"] == bobs["id"]
     # The sign-in's rerun must finish first: a key pressed while it runs (or while the name box still has
     # the focus) is lost, and the row would never be skipped.
@@ -317,8 +324,7 @@ def test_a_reloaded_or_closed_tab_frees_its_row_at_once(served, browser):
     ada = open_as(browser, url, "Ada")
     held = shown(ada, con)
     ada.reload()  # a reload is a new session that signs in afresh; the old one's row is freed at once
-    ada.get_by_label("Reviewer name").fill("Ada")
-    ada.get_by_label("Reviewer name").press("Enter")
+    sign_in(ada, "Ada")
     assert shown(ada, con)["id"] == held["id"]
     ada.context.close()  # a closed tab: the next reviewer gets its row straight away
     bob = open_as(browser, url, "Bob")
