@@ -133,26 +133,23 @@ def output_owner(out: Path) -> str | None:
     manifest wrote), "curve" for a learning curve (its plan), else None."""
     if _manifest_tool(out) == "sieve train":
         return "train"
-    try:
-        plan = json.loads((out / "curve_plan.json").read_text(encoding="utf-8"))
-        if isinstance(plan, dict) and plan.get("tool") == "sieve train --curve":
-            return "curve"
-    except (OSError, ValueError):
-        pass
-    try:
-        settings = json.loads((out / "train_config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
+    if (_json_object(out / "curve_plan.json") or {}).get("tool") == "sieve train --curve":
+        return "curve"
     # the keys every release's settings file has had (the [curve] section came later)
-    return "train" if isinstance(settings, dict) and {"model", "lora", "max_length"} <= set(settings) else None
+    return "train" if {"model", "lora", "max_length"} <= set(_json_object(out / "train_config.json") or {}) else None
 
 
 def _manifest_tool(folder: Path) -> str | None:
+    return (_json_object(folder / "manifest.json") or {}).get("tool")
+
+
+def _json_object(path: Path) -> dict | None:
+    """The JSON object in ``path``; None when it is missing, unreadable or not an object."""
     try:
-        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    return manifest.get("tool") if isinstance(manifest, dict) else None
+    return data if isinstance(data, dict) else None
 
 
 def make_output(out: Path) -> None:
